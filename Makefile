@@ -1,0 +1,61 @@
+# hocba — two commands do everything on a fresh Debian/Ubuntu machine:
+#   make demo    set up, then run the whole pipeline on a generated sample district
+#   make test    set up, then lint and run the test suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export HOCBA_HOME ?= $(CURDIR)/.hocba
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
+export OMP_THREAD_LIMIT := 1
+
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd poppler-utils \
+	xmlsec1 fonts-dejavu-core python3 python3-venv ca-certificates
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+PYTHON := $(shell command -v python3.12 2>/dev/null || command -v python3.11 2>/dev/null || command -v python3)
+
+.PHONY: help setup system env demo test test-fast lint format ui clean
+
+help:
+	@echo "make demo   — set up and run the pipeline on a generated sample district"
+	@echo "make test   — set up, lint and run the tests"
+	@echo "make ui     — Dagster UI + daemon (sensors, backfills) at http://127.0.0.1:3000"
+
+setup: system env
+
+system:
+	@scripts/install-system.sh $(SYSTEM_PACKAGES)
+
+$(CURDIR)/.tools/bin/uv:
+	@echo "uv not found: installing uv $(UV_VERSION) into .tools/"
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install -q uv==$(UV_VERSION)
+
+env: .venv/.synced
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+demo: setup
+	$(UV) run --frozen --no-sync hocba demo
+
+test: setup
+	$(UV) run --frozen --no-sync ruff check .
+	$(UV) run --frozen --no-sync pytest
+
+test-fast: setup
+	$(UV) run --frozen --no-sync pytest -m "not slow"
+
+lint: env
+	$(UV) run --frozen --no-sync ruff check .
+
+format: env
+	$(UV) run --frozen --no-sync ruff format .
+
+ui: setup
+	$(UV) run --frozen --no-sync hocba ui
+
+clean:
+	rm -rf .venv .tools .pytest_cache .ruff_cache

@@ -1,0 +1,227 @@
+"""Form templates (data_contracts/templates/*.yaml), with table grids expanded into fields."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal
+
+from pydantic import model_validator
+
+from pipelines.contracts.loader import CONTRACTS_DIR, ContractError, Strict, load
+from pipelines.contracts.rules import subject_catalog, vocabularies
+
+FieldTypeName = Literal[
+    "name", "date", "score", "grade_enum", "enum", "comment", "integer", "identifier",
+    "free_text", "school_year", "class_name",
+]
+Box = tuple[float, float, float, float]
+
+
+class FieldType(Strict):
+    lang: str
+    psm: int
+    whitelist: str | None
+    description: str
+
+
+class FieldTypes(Strict):
+    kind: Literal["field_types"]
+    version: int
+    types: dict[FieldTypeName, FieldType]
+
+
+class Label(Strict):
+    at: tuple[float, float]
+    text: str
+    size: float
+    bold: bool = False
+    align: Literal["left", "center"] = "left"
+
+
+class FieldDecl(Strict):
+    id: str
+    type: FieldTypeName
+    box: Box
+    vocabulary: str | None = None
+    printed: bool = False
+    """True when the value is pre-printed on the form (never handwritten)."""
+
+
+class ColumnDecl(Strict):
+    key: str
+    header: str
+    width: float
+    kind: Literal["value", "row_label"] = "value"
+    type: FieldTypeName | Literal["subject_result"] | None = None
+    vocabulary: str | None = None
+    read: bool = True
+    optional: bool = False
+    """Cells of an optional column are usually empty (e.g. the retest score)."""
+
+
+class RowDecl(Strict):
+    key: str
+    label: str | None = None
+    type: FieldTypeName | None = None
+    skip_columns: tuple[str, ...] = ()
+
+
+class RowsFrom(Strict):
+    programme: str
+    cap_hoc: Literal["THCS", "THPT"]
+
+
+class TableDecl(Strict):
+    id: str
+    origin: tuple[float, float]
+    header_height: float
+    row_height: float
+    columns: tuple[ColumnDecl, ...]
+    rows: tuple[RowDecl, ...] = ()
+    rows_from: RowsFrom | None = None
+    extra_rows: tuple[RowDecl, ...] = ()
+
+
+class SignatureArea(Strict):
+    role: str
+    box: Box
+
+
+class FieldSpec(Strict):
+    """One box to read: a scalar field or a table cell, with its box in millimetres."""
+
+    field_id: str
+    type: FieldTypeName
+    box: Box
+    vocabulary: str | None = None
+    table: str | None = None
+    row: str | None = None
+    column: str | None = None
+    optional: bool = False
+    printed: bool = False
+
+
+class Template(Strict):
+    template_id: str
+    version: int
+    title: str
+    page_kind: Literal["identity_page", "year_page"]
+    cap_hoc: Literal["THCS", "THPT", "any"]
+    layout_family: Literal["tt58", "tt22", "any"]
+    size_mm: tuple[float, float]
+    labels: tuple[Label, ...]
+    boxes: tuple[Box, ...] = ()
+    fields: tuple[FieldDecl, ...]
+    tables: tuple[TableDecl, ...] = ()
+    signature_areas: tuple[SignatureArea, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> Template:
+        for t in self.tables:
+            if (t.rows_from is None) == (not t.rows):
+                raise ValueError(f"table {t.id}: give exactly one of rows / rows_from")
+        return self
+
+    def table_rows(self, table: TableDecl) -> list[RowDecl]:
+        """Body rows of a table, the subject rows taken from the subject catalog."""
+        rows = list(table.rows)
+        if table.rows_from is not None:
+            subjects = subject_catalog(table.rows_from.programme, table.rows_from.cap_hoc)
+            rows = [RowDecl(key=s.code, label=s.name) for s in subjects]
+        return rows + list(table.extra_rows)
+
+    def row_assessment(self, table: TableDecl, row_key: str) -> str | None:
+        if table.rows_from is None:
+            return None
+        for s in subject_catalog(table.rows_from.programme, table.rows_from.cap_hoc):
+            if s.code == row_key:
+                return s.assessment
+        return None
+
+    def column_x(self, table: TableDecl) -> list[float]:
+        xs, x = [], table.origin[0]
+        for c in table.columns:
+            xs.append(x)
+            x += c.width
+        return xs
+
+    def table_height(self, table: TableDecl) -> float:
+        return table.header_height + table.row_height * len(self.table_rows(table))
+
+    def field_specs(self) -> list[FieldSpec]:
+        """Every box to read on the page, in a stable order."""
+        return list(_expand(self))
+
+    def field(self, field_id: str) -> FieldSpec:
+        for f in self.field_specs():
+            if f.field_id == field_id:
+                return f
+        raise KeyError(f"template {self.template_id} has no field {field_id!r}")
+
+
+def _expand(t: Template):
+    for f in t.fields:
+        yield FieldSpec(
+            field_id=f.id, type=f.type, box=f.box, vocabulary=f.vocabulary, printed=f.printed
+        )
+    for table in t.tables:
+        xs = t.column_x(table)
+        for r, row in enumerate(t.table_rows(table)):
+            y = table.origin[1] + table.header_height + r * table.row_height
+            for col, x in zip(table.columns, xs, strict=True):
+                if col.kind == "row_label" or not col.read or col.key in row.skip_columns:
+                    continue
+                ftype = row.type or col.type
+                if ftype == "subject_result":
+                    ftype = "comment" if t.row_assessment(table, row.key) == "comment" else "score"
+                if ftype is None:
+                    raise ContractError(f"{t.template_id}: cell {table.id}.{row.key}.{col.key} has no type")
+                yield FieldSpec(
+                    field_id=f"{table.id}.{row.key}.{col.key}",
+                    type=ftype,
+                    box=(x, y, col.width, table.row_height),
+                    vocabulary=col.vocabulary,
+                    table=table.id,
+                    row=row.key,
+                    column=col.key,
+                    optional=col.optional,
+                )
+
+
+@cache
+def field_types() -> dict[str, FieldType]:
+    return dict(load(FieldTypes, "templates/field_types.yaml").types)
+
+
+@cache
+def templates() -> dict[str, Template]:
+    out: dict[str, Template] = {}
+    known_vocab = set(vocabularies())
+    for path in sorted((CONTRACTS_DIR / "templates").glob("*.yaml")):
+        if path.name == "field_types.yaml":
+            continue
+        tpl = load(Template, path.relative_to(CONTRACTS_DIR))
+        if tpl.template_id != path.stem:
+            raise ContractError(f"{path}: template_id {tpl.template_id!r} differs from the file name")
+        specs = tpl.field_specs()
+        ids = [s.field_id for s in specs]
+        if len(ids) != len(set(ids)):
+            raise ContractError(f"{path}: duplicate field ids")
+        w, h = tpl.size_mm
+        for s in specs:
+            x, y, bw, bh = s.box
+            if x < 0 or y < 0 or x + bw > w or y + bh > h:
+                raise ContractError(f"{path}: field {s.field_id} box {s.box} is off the page")
+            if s.type in ("grade_enum", "enum") and s.vocabulary not in known_vocab:
+                raise ContractError(
+                    f"{path}: field {s.field_id} names unknown vocabulary {s.vocabulary!r}"
+                )
+        out[tpl.template_id] = tpl
+    return out
+
+
+def template(template_id: str) -> Template:
+    try:
+        return templates()[template_id]
+    except KeyError as exc:
+        raise ContractError(f"no template {template_id!r} in data_contracts/templates") from exc

@@ -1,0 +1,144 @@
+"""`hocba demo`: a generated sample district through the pipeline, with a printed summary.
+
+Later stages extend ``STAGES``; each entry names the Dagster job run per batch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.contracts import quarantine_reasons
+from pipelines.errors import ConfigError
+from pipelines.resources import read_table
+from pipelines.settings import get_settings
+from pipelines.storage import Storage
+
+MARKER = "HOCBA_DEMO_HOME"
+STAGES = [("ingest", "ingest_job")]
+
+
+def _prepare_home(home: Path, fresh: bool) -> None:
+    marker = home / MARKER
+    if fresh and home.exists() and any(home.iterdir()):
+        if not marker.exists():
+            raise ConfigError(
+                f"{home} holds data that the demo did not make; refusing to wipe it. "
+                "Set HOCBA_HOME to another folder for the demo."
+            )
+        shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True)
+    marker.write_text("This folder was made by `hocba demo` and may be wiped by it.\n")
+
+
+def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: bool,
+             echo: Callable[[str], None] = print) -> dict:
+    from pipelines.dagster_home import instance as get_instance
+    from pipelines.definitions import defs
+    from pipelines.runner import discover_batches, run_all
+    from pipelines.synth.generate import generate_district
+
+    settings = get_settings()
+    home = settings.home_abs
+    _prepare_home(home, fresh)
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+
+    echo(f"hocba demo — HOCBA_HOME={home}")
+    echo(f"[1/3] Generating a sample district ({schools} schools × {students} students, "
+         f"{difficulty}, seed {seed}) …")
+    t0 = time.perf_counter()
+    synth_dir = home / "synth"
+    summary = generate_district(
+        synth_dir, schools=schools, students=students, seed=seed, difficulty=difficulty,
+        progress=lambda d, t: echo(f"      rendered {d}/{t} pages") if d == t or d % 50 == 0 else None,
+    )
+    timings["synth"] = time.perf_counter() - t0
+    s = summary.to_dict()
+    echo(f"      {s.get('books')} books, {s.get('pages')} pages, {s.get('files')} files "
+         f"in {timings['synth']:.1f}s")
+
+    # Scans "arrive": copy the generated batches into the inbox the sensor watches.
+    inbox = Storage(settings.inbox_root)
+    inbox.fs.put(str(synth_dir / "inbox") + "/", inbox.full(""), recursive=True)
+
+    instance = get_instance(settings)
+    keys = discover_batches(defs, instance)
+    echo(f"[2/3] The inbox sensor registered {len(keys)} scan batches")
+    outcomes = []
+    for stage, job in STAGES:
+        t0 = time.perf_counter()
+        echo(f"[3/3] Running {job} per batch through Dagster …")
+        outcomes += run_all(
+            defs, instance, job, keys,
+            progress=lambda i, n, o: echo(
+                f"      {i}/{n} {o.partition_key}: {'ok' if o.success else 'FAILED'} "
+                f"{o.seconds:.1f}s" + (f" checks failed: {', '.join(o.failed_checks)}"
+                                        if o.failed_checks else "")
+            ),
+        )
+        timings[stage] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_all
+
+    report = summarize(Storage(settings.storage_root), keys)
+    report["runs_failed"] = [o.partition_key for o in outcomes if not o.success]
+    report["checks_failed"] = sorted({c for o in outcomes for c in o.failed_checks})
+    report["seconds"] = {k: round(v, 1) for k, v in timings.items()}
+    print_report(report, echo, home=home, storage=settings.storage_root)
+    return report
+
+
+def summarize(storage: Storage, keys: list[str]) -> dict:
+    tables = {t: read_table(storage, t, list(keys)) for t in
+              ("scan_manifest", "file_quarantine", "page_images", "page_quarantine")}
+    man, fq, pi, pq = (tables[t] for t in
+                       ("scan_manifest", "file_quarantine", "page_images", "page_quarantine"))
+    return {
+        "batches": len(keys),
+        "files_received": len(man) + int(fq["file_sha256"].notna().sum()),
+        "files_accepted": len(man),
+        "files_quarantined": _counts(fq),
+        "pages": len(pi),
+        "pages_blank": int(pi["is_blank"].sum()) if len(pi) else 0,
+        "pages_turned": int((pi["rotation_applied"] != 0).sum()) if len(pi) else 0,
+        "pages_exif_rotated": int((pi["exif_rotation"] != 0).sum()) if len(pi) else 0,
+        "pages_quarantined": _counts(pq),
+        "books": int(man["book_ref"].nunique()) if len(man) else 0,
+    }
+
+
+def _counts(df: pd.DataFrame) -> dict[str, int]:
+    return {str(k): int(v) for k, v in df["reason_code"].value_counts().items()} if len(df) else {}
+
+
+def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: str) -> None:
+    reasons = quarantine_reasons()
+    echo("")
+    echo("=== Summary ===")
+    echo(f"batches            {r['batches']}")
+    echo(f"files received     {r['files_received']} (accepted {r['files_accepted']})")
+    echo(f"books              {r['books']}")
+    echo(f"pages              {r['pages']} (blank {r['pages_blank']}, turned upright "
+         f"{r['pages_turned']}, EXIF-rotated {r['pages_exif_rotated']})")
+    for label, key in (("files quarantined", "files_quarantined"),
+                       ("pages quarantined", "pages_quarantined")):
+        total = sum(r[key].values())
+        echo(f"{label:<18} {total}")
+        for code, n in sorted(r[key].items()):
+            echo(f"    {n:>3} × {code}: {reasons[code].message}")
+    if r["runs_failed"]:
+        echo(f"runs FAILED        {', '.join(r['runs_failed'])}")
+    if r["checks_failed"]:
+        echo(f"checks FAILED      {', '.join(r['checks_failed'])}")
+    echo("elapsed            " + ", ".join(f"{k} {v}s" for k, v in r["seconds"].items()))
+    echo("")
+    echo("Where to look next:")
+    echo(f"  tables (Parquet)   {storage}/tables/")
+    echo(f"  page images        {storage}/pages/")
+    echo(f"  quarantined files  {storage}/quarantine/")
+    echo(f"  ground truth       {home}/synth/truth/")
+    echo("  Dagster UI         make ui   (then http://127.0.0.1:3000)")

@@ -1,0 +1,60 @@
+"""Every path and connection is a setting; this is the one module that reads the environment.
+
+Defaults give the embedded single-machine setup under ``HOCBA_HOME`` (./.hocba).
+For a city-scale deployment point ``HOCBA_STORAGE_URL`` at an object store
+(any fsspec URL, e.g. ``s3://bucket/hocba``) and ``HOCBA_DATABASE_URL`` at
+PostgreSQL (a SQLAlchemy URL).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOCBA_", extra="ignore")
+
+    home: Path = Field(default=Path(".hocba"), description="Local working folder (embedded default)")
+    storage_url: str | None = Field(
+        default=None, description="fsspec URL of the storage root; default: HOCBA_HOME/storage"
+    )
+    inbox_url: str | None = Field(
+        default=None, description="fsspec URL of the inbox; default: HOCBA_HOME/inbox"
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite at HOCBA_HOME/hocba.db"
+    )
+    workers: int = Field(default=0, description="Worker processes for per-page work; 0 = one per core")
+    tessdata: Path | None = Field(
+        default=None,
+        description="Tesseract tessdata folder (eng, vie, osd); default: the system one",
+    )
+
+    @property
+    def home_abs(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def storage_root(self) -> str:
+        return self.storage_url or str(self.home_abs / "storage")
+
+    @property
+    def inbox_root(self) -> str:
+        return self.inbox_url or str(self.home_abs / "inbox")
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.home_abs / 'hocba.db'}"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home_abs / "dagster"
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

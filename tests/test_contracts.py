@@ -1,0 +1,72 @@
+"""Every file under data_contracts/ loads with the strict loader and is consistent."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from pipelines import contracts as c
+from pipelines.contracts.loader import CONTRACTS_DIR, ContractError, Strict, parse
+
+DESIGN_TABLES = {
+    "scan_manifest", "file_quarantine", "page_quarantine", "page_images", "page_layouts",
+    "field_readings", "normalized_records", "roster_matches", "field_decisions",
+    "accepted_records", "issued_records", "coverage",
+}
+
+
+def test_every_yaml_file_is_loaded_by_some_loader():
+    loaded = {p.relative_to(CONTRACTS_DIR).as_posix() for p in CONTRACTS_DIR.rglob("*.yaml")}
+    tables = {f"tables/{n}.yaml" for n in c.table_contracts()}
+    templates = {f"templates/{n}.yaml" for n in c.templates()} | {"templates/field_types.yaml"}
+    rules = {f"rules/{n}.yaml" for n in ("eras", "provinces", "rule_sets", "subjects",
+                                         "vocabularies")}
+    ingest = {"ingest/manifest.yaml", "ingest/quarantine_reasons.yaml"}
+    c.eras(), c.provinces(), c.rule_sets(), c.vocabularies(), c.field_types()
+    c.quarantine_reasons()
+    assert loaded == tables | templates | rules | ingest
+
+
+def test_tables_cover_design_and_build_arrow_schemas():
+    assert set(c.table_contracts()) == DESIGN_TABLES
+    for name in DESIGN_TABLES:
+        schema = c.arrow_schema(name)
+        assert isinstance(schema, pa.Schema)
+        assert all(f.metadata and f.metadata[b"doc"] for f in schema)
+
+
+def test_templates_required_by_issue_exist_with_full_grids():
+    t = c.templates()
+    assert {"identity", "year_thcs_tt58", "year_thpt_tt58", "year_thcs_tt22",
+            "year_thpt_tt22"} <= set(t)
+    thcs = t["year_thcs_tt58"]
+    subjects = [s.code for s in c.subject_catalog("2006", "THCS")]
+    for code in subjects:
+        for col in ("hk1", "hk2", "ca_nam"):
+            assert thcs.field(f"scores.{code}.{col}")
+    # comment-assessed subjects read as Đ/CĐ, scored ones as scores
+    assert thcs.field("scores.the_duc.hk1").type == "comment"
+    assert thcs.field("scores.toan.ca_nam").type == "score"
+    assert thcs.field("scores.dtb.ca_nam").type == "score"
+    assert "scores.dtb.ca_nam" not in {f.field_id for f in t["year_thcs_tt22"].field_specs()}
+    assert t["identity"].field("identifier").type == "identifier"
+
+
+def test_every_era_points_to_an_existing_layout_for_both_cap_hoc():
+    from pipelines.domain.grading import era_for
+
+    for year in range(2000, 2027):
+        for grade in range(6, 13):
+            era = era_for(year, grade)
+            cap = "thcs" if grade <= 9 else "thpt"
+            assert f"year_{cap}_{era.layout_family}" in c.templates()
+
+
+def test_strict_loader_rejects_unknown_and_missing_keys():
+    class Small(Strict):
+        a: int
+
+    with pytest.raises(ContractError, match="extra"):
+        parse(Small, {"a": 1, "b": 2}, source="x.yaml")
+    with pytest.raises(ContractError, match="x.yaml.*a: Field required"):
+        parse(Small, {}, source="x.yaml")
