@@ -5,12 +5,18 @@ import dagster as dg
 from pipelines.ingest.definitions import defs as ingest_defs
 from pipelines.resources import default_resources
 
-defs = dg.Definitions.merge(
-    ingest_defs,
-    dg.Definitions(
-        resources=default_resources(),
-        # One process per step: per-page parallelism lives inside steps (worker pools),
-        # so stacking Dagster's multiprocess executor on a 2-core box only oversubscribes.
-        executor=dg.multiprocess_executor.configured({"max_concurrent": 1}),
-    ),
-)
+
+def build_defs() -> dg.Definitions:
+    """Definitions bound to the current settings (tests build them per HOCBA_HOME)."""
+    return dg.Definitions.merge(
+        ingest_defs,
+        dg.Definitions(
+            resources=default_resources(),
+            # One step at a time per run: per-page parallelism lives inside steps
+            # (worker pools), so running steps in parallel on 2 cores only oversubscribes.
+            executor=dg.multiprocess_executor.configured({"max_concurrent": 1}),
+        ),
+    )
+
+
+defs = build_defs()

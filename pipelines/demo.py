@@ -38,7 +38,7 @@ def _prepare_home(home: Path, fresh: bool) -> None:
 def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: bool,
              echo: Callable[[str], None] = print) -> dict:
     from pipelines.dagster_home import instance as get_instance
-    from pipelines.definitions import defs
+    from pipelines.definitions import build_defs
     from pipelines.runner import discover_batches, run_all
     from pipelines.synth.generate import generate_district
 
@@ -67,6 +67,7 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
     inbox.fs.put(str(synth_dir / "inbox") + "/", inbox.full(""), recursive=True)
 
     instance = get_instance(settings)
+    defs = build_defs()
     keys = discover_batches(defs, instance)
     echo(f"[2/3] The inbox sensor registered {len(keys)} scan batches")
     outcomes = []
@@ -88,6 +89,8 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
     report["runs_failed"] = [o.partition_key for o in outcomes if not o.success]
     report["checks_failed"] = sorted({c for o in outcomes for c in o.failed_checks})
     report["seconds"] = {k: round(v, 1) for k, v in timings.items()}
+    defects = pd.read_csv(synth_dir / "truth" / "defects.csv", dtype=str)
+    report["defects_injected"] = {str(k): int(v) for k, v in defects["defect"].value_counts().items()}
     print_report(report, echo, home=home, storage=settings.storage_root)
     return report
 
@@ -130,6 +133,10 @@ def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: s
         echo(f"{label:<18} {total}")
         for code, n in sorted(r[key].items()):
             echo(f"    {n:>3} × {code}: {reasons[code].message}")
+    injected = r.get("defects_injected", {})
+    if injected:
+        echo("defects injected   " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items()))
+             + "  (ground truth; roster defects are for the validate stage)")
     if r["runs_failed"]:
         echo(f"runs FAILED        {', '.join(r['runs_failed'])}")
     if r["checks_failed"]:

@@ -1,6 +1,5 @@
 """Ingest assets: thin wiring of pipelines.ingest.batch into one Dagster step per batch."""
 
-from __future__ import annotations
 
 import dagster as dg
 

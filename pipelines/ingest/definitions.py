@@ -4,12 +4,10 @@ import dagster as dg
 
 from pipelines.ingest.assets import ingest_scans
 from pipelines.ingest.sensors import inbox_sensor
-from pipelines.partitions import scan_batches
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=dg.AssetSelection.groups("ingest"),
-    partitions_def=scan_batches,
     description="Ingest one scan batch: manifest, quarantine, upright 300 dpi page images.",
 )
 

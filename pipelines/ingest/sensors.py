@@ -1,6 +1,5 @@
 """The inbox sensor: a batch folder with a manifest.csv becomes a partition and a run."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,0 +1,156 @@
+"""End to end through Dagster on a small synthetic district: every injected file/page
+defect reaches its outcome in ingest, nothing else is quarantined, nothing is lost."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def district_run(tmp_path_factory):
+    import os
+
+    from pipelines.dagster_home import instance as get_instance
+    from pipelines.definitions import build_defs
+    from pipelines.resources import read_table
+    from pipelines.runner import discover_batches, run_all
+    from pipelines.settings import get_settings
+    from pipelines.storage import Storage
+    from pipelines.synth.generate import generate_district
+
+    home = tmp_path_factory.mktemp("hocba")
+    old = {k: os.environ.get(k) for k in ("HOCBA_HOME", "DAGSTER_HOME")}
+    os.environ["HOCBA_HOME"] = str(home)
+    os.environ.pop("DAGSTER_HOME", None)
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+        synth = home / "synth"
+        generate_district(synth, schools=2, students=5, seed=11, difficulty="typical", workers=2)
+        inbox = Storage(settings.inbox_root)
+        inbox.fs.put(str(synth / "inbox") + "/", inbox.full(""), recursive=True)
+
+        instance = get_instance(settings)
+        defs = build_defs()
+        keys = discover_batches(defs, instance)
+        outcomes = run_all(defs, instance, "ingest_job", keys)
+        again = discover_batches(defs, instance)  # the sensor does not re-register known batches
+        storage = Storage(settings.storage_root)
+        tables = {t: read_table(storage, t, keys) for t in
+                  ("scan_manifest", "file_quarantine", "page_images", "page_quarantine")}
+        yield {
+            "keys": keys, "again": again, "outcomes": outcomes, "tables": tables,
+            "defects": pd.read_csv(synth / "truth" / "defects.csv", dtype=str),
+            "pages": pd.read_parquet(synth / "truth" / "pages.parquet"),
+            "inbox": inbox,
+        }
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        get_settings.cache_clear()
+
+
+def _batch(row) -> str:
+    return f"{row['district']}/{row['school']}/{row['batch']}"
+
+
+def test_runs_succeed_and_checks_pass(district_run):
+    assert district_run["keys"], "the sensor found no batch"
+    assert district_run["again"] == []
+    for o in district_run["outcomes"]:
+        assert o.success, o
+        assert o.failed_checks == ()
+
+
+def test_every_file_accounted_for_exactly_once(district_run):
+    t = district_run["tables"]
+    inbox = district_run["inbox"]
+    on_disk = {
+        (key, f) for key in district_run["keys"]
+        for f in inbox.walk_files(key) if f != "manifest.csv"
+    }
+    listed = list(zip(t["scan_manifest"]["batch_id"], t["scan_manifest"]["file_path"], strict=True))
+    listed += list(zip(t["file_quarantine"]["batch_id"], t["file_quarantine"]["file_path"],
+                       strict=True))
+    assert sorted(listed) == sorted(on_disk)
+
+
+FILE_DEFECT_OUTCOME = {
+    "zero_byte_file": "empty_file",
+    "truncated_file": "unreadable_file",
+    "duplicate_file": "duplicate_file",
+}
+
+
+def test_file_defects_are_quarantined_with_the_right_reason_and_nothing_else(district_run):
+    d, fq = district_run["defects"], district_run["tables"]["file_quarantine"]
+    expected = {
+        (_batch(r), r["file"]): FILE_DEFECT_OUTCOME[r["defect"]]
+        for _, r in d.iterrows() if r["defect"] in FILE_DEFECT_OUTCOME
+    }
+    assert set(FILE_DEFECT_OUTCOME.values()) == set(expected.values()), "corpus lacks a defect kind"
+    got = {(r["batch_id"], r["file_path"]): r["reason_code"] for _, r in fq.iterrows()}
+    assert got == expected
+    # the bytes are kept
+    assert fq["quarantined_uri"].notna().all()
+
+
+def _page_flags(district_run, column):
+    pi = district_run["tables"]["page_images"]
+    return pi.set_index(["batch_id", "file_path", "page_index"])[column]
+
+
+def test_blank_pages_are_marked_and_only_they(district_run):
+    d = district_run["defects"]
+    blank = {(_batch(r), r["file"], int(r["page_index"]))
+             for _, r in d.iterrows() if r["defect"] == "blank_page"}
+    assert blank
+    flags = _page_flags(district_run, "is_blank")
+    assert {k for k, v in flags.items() if v} == blank
+
+
+def test_upside_down_pages_are_turned_and_only_they(district_run):
+    d = district_run["defects"]
+    turned = {(_batch(r), r["file"], int(r["page_index"]))
+              for _, r in d.iterrows() if r["defect"] == "upside_down"}
+    assert turned
+    rot = _page_flags(district_run, "rotation_applied")
+    assert {k for k, v in rot.items() if v == 180} == turned
+    assert set(rot.unique()) <= {0, 180}
+
+
+def test_missing_pages_are_reported(district_run):
+    d, t = district_run["defects"], district_run["tables"]
+    missing = {(_batch(r), r["file"]) for _, r in d.iterrows() if r["defect"] == "missing_page"}
+    assert missing
+    man = t["scan_manifest"]
+    mismatched = set(zip(man.loc[man["status"] == "page_count_mismatch", "batch_id"],
+                         man.loc[man["status"] == "page_count_mismatch", "file_path"], strict=True))
+    assert mismatched == missing
+    pq = t["page_quarantine"]
+    assert set(zip(pq.loc[pq["reason_code"] == "missing_page", "batch_id"],
+                   pq.loc[pq["reason_code"] == "missing_page", "file_path"], strict=True)) == missing
+
+
+def test_every_page_written_is_stored_upright_at_300_dpi(district_run):
+    pages = district_run["pages"]
+    pi = district_run["tables"]["page_images"]
+    # pages of files that were quarantined whole are not expected
+    fq = district_run["tables"]["file_quarantine"]
+    lost = set(zip(fq["batch_id"], fq["file_path"], strict=True))
+    pages = pages.assign(batch_id=pages["district"] + "/" + pages["school"] + "/" + pages["batch"])
+    expected = {(b, f, int(i)) for b, f, i in zip(pages["batch_id"], pages["file"],
+                                                  pages["page_index"], strict=True)
+                if (b, f) not in lost}
+    got = set(zip(pi["batch_id"], pi["file_path"], pi["page_index"], strict=True))
+    assert got == expected
+    assert (pi["dpi"] == 300).all()
+    # A4 at 300 dpi, portrait, within the scanner's scale jitter
+    assert pi["height_px"].between(3300, 3700).all()
+    assert (pi["height_px"] > pi["width_px"]).all()
