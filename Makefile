@@ -13,7 +13,13 @@ SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd poppler-uti
 	xmlsec1 fonts-dejavu-core python3 python3-venv ca-certificates
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
-PYTHON := $(shell command -v python3.12 2>/dev/null || command -v python3.11 2>/dev/null || command -v python3)
+# The first Python 3.11/3.12 that actually runs (pyenv shims may exist without a version behind them).
+PYTHON := $(shell for p in python3.12 python3.11 python3; do \
+	if $$p -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] < (3, 13)))' 2>/dev/null; \
+	then command -v $$p; break; fi; done)
+ifeq ($(PYTHON),)
+$(error Need Python 3.11 or 3.12 (Debian 12 / Ubuntu 22.04+ have it as python3))
+endif
 
 .PHONY: help setup system env demo test test-fast lint format ui clean
 

