@@ -29,10 +29,9 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def main(verbose: bool) -> None:
     """hocba: scanned paper học bạ → signed digital records, in bulk."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Libraries (Dagster's storage migrations, PIL) only speak up on warnings.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pipelines").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 @main.command()

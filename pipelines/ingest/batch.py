@@ -396,7 +396,7 @@ class _Run:
                 },
             )
         )
-        log.info(
+        log.debug(
             "ingest %s: %s (book %s) %d page(s), %d undecodable, %s",
             self.batch_id,
             f.file_path,
