@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
 import click
 
-from pipelines.errors import HocbaError
+from pipelines.errors import ConfigError, HocbaError
 
 
 def _fail(exc: HocbaError) -> None:
@@ -86,7 +87,12 @@ def ui(dagster_args: tuple[str, ...]) -> None:
     home = ensure_dagster_home(get_settings())
     click.echo(f"DAGSTER_HOME={home}")
     workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
-    os.execvp("dagster", ["dagster", "dev", "-w", str(workspace), *dagster_args])
+    # The dagster script of this environment, also when the venv is not activated.
+    beside = Path(sys.executable).parent / "dagster"
+    dagster = str(beside) if beside.exists() else shutil.which("dagster")
+    if dagster is None:
+        raise ConfigError("the `dagster` command is not installed in this environment: run `make setup`")
+    os.execv(dagster, [dagster, "dev", "-w", str(workspace), *dagster_args])
 
 
 def _progress(label: str):

@@ -1,15 +1,19 @@
-"""The hocba code location: every stage's definitions merged, global policies set once."""
+"""The hocba code location: every stage's definitions merged, global policies set once.
+
+Dagster's loader wants exactly one Definitions object at module scope, so stage
+definitions are reached through their modules, never imported by name here.
+"""
 
 import dagster as dg
 
-from pipelines.ingest.definitions import defs as ingest_defs
+from pipelines.ingest import definitions as ingest
 from pipelines.resources import default_resources
 
 
 def build_defs() -> dg.Definitions:
     """Definitions bound to the current settings (tests build them per HOCBA_HOME)."""
     return dg.Definitions.merge(
-        ingest_defs,
+        ingest.defs,
         dg.Definitions(
             resources=default_resources(),
             # One step at a time per run: per-page parallelism lives inside steps

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -38,8 +40,14 @@ def graph_listing(defs: dg.Definitions) -> str:
 
 
 def test_workspace_definitions_validate(hocba_home):
-    defs = _load_defs()
-    dg.Definitions.validate_loadable(defs)
+    """What `make ui` will do: Dagster's own loader on workspace.yaml."""
+    dg.Definitions.validate_loadable(_load_defs())
+    dagster = Path(sys.executable).parent / "dagster"
+    proc = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_definitions_snapshot(hocba_home):
