@@ -25,7 +25,7 @@ def reference_ink(template: Template, dpi: int) -> np.ndarray:
 def ink_map(gray: np.ndarray, dpi: int) -> np.ndarray:
     """Ink as float32 in [0, 1], lightly blurred so small misalignments still overlap."""
     ink = (255.0 - gray.astype(np.float32)) / 255.0
-    k = max(3, int(round(dpi / 25.4 * 0.6)) | 1)  # ~0.6 mm
+    k = max(3, round(dpi / 25.4 * 0.6) | 1)  # ~0.6 mm
     return cv2.GaussianBlur(ink, (k, k), 0)
 
 
@@ -79,11 +79,18 @@ def initial_shift(ref: np.ndarray, img: np.ndarray) -> np.ndarray:
     return np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
 
 
-def coarse_affine(ref: np.ndarray, img: np.ndarray, iterations: int = 60) -> np.ndarray:
+def coarse_affine(ref: np.ndarray, img: np.ndarray, iterations: int = 40) -> np.ndarray:
     """Best 2x3 affine (ref → img) from a phase-correlation start, identity if ECC fails."""
-    init = initial_shift(ref, img)
-    warp = ecc_affine(ref, img, init, iterations)
-    return init if warp is None else warp
+    best, best_score = np.eye(2, 3, dtype=np.float32), -1.0
+    # Phase correlation can be fooled by dense filled-in text; try the unshifted start too.
+    for init in (np.eye(2, 3, dtype=np.float32), initial_shift(ref, img)):
+        warp = ecc_affine(ref, img, init, iterations)
+        if warp is None:
+            continue
+        score = ncc(ref, warp_ink(img, warp, ref.shape))
+        if score > best_score:
+            best, best_score = warp, score
+    return best
 
 
 def warp_ink(img: np.ndarray, warp_ref_to_img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
