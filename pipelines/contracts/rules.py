@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Literal
 
+from pydantic import Field
+
 from pipelines.contracts.loader import ContractError, Strict, load
 
 CapHoc = Literal["THCS", "THPT"]
@@ -80,16 +82,9 @@ class AcademicRule(Strict):
 
 
 class Adjustment(Strict):
-    from_: str
+    from_: str = Field(alias="from")  # "from" is a Python keyword
     to: str
     becomes: str
-
-    model_config = Strict.model_config | {"populate_by_name": True}
-
-    def __init__(self, **data):
-        if "from" in data:
-            data["from_"] = data.pop("from")
-        super().__init__(**data)
 
 
 class ConductRow(Strict):
