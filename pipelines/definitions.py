@@ -7,14 +7,24 @@ definitions are reached through their modules, never imported by name here.
 import dagster as dg
 
 from pipelines.ingest import definitions as ingest
+from pipelines.ocr import definitions as ocr
 from pipelines.resources import default_resources
+
+# What the inbox sensor runs for a new batch: every per-batch stage, in asset order.
+scan_batch_job = dg.define_asset_job(
+    "scan_batch_job",
+    selection=dg.AssetSelection.groups("ingest", "ocr"),
+    description="Everything one scan batch goes through before review: ingest, then OCR.",
+)
 
 
 def build_defs() -> dg.Definitions:
     """Definitions bound to the current settings (tests build them per HOCBA_HOME)."""
     return dg.Definitions.merge(
         ingest.defs,
+        ocr.defs,
         dg.Definitions(
+            jobs=[scan_batch_job],
             resources=default_resources(),
             # One step at a time per run: per-page parallelism lives inside steps
             # (worker pools), so running steps in parallel on 2 cores only oversubscribes.

@@ -19,7 +19,7 @@ from pipelines.settings import get_settings
 from pipelines.storage import Storage
 
 MARKER = "HOCBA_DEMO_HOME"
-STAGES = [("ingest", "ingest_job")]
+STAGES = [("ingest", "ingest_job"), ("ocr", "ocr_job")]
 
 
 def _prepare_home(home: Path, fresh: bool) -> None:
@@ -49,7 +49,8 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
     t_all = time.perf_counter()
 
     echo(f"hocba demo — HOCBA_HOME={home}")
-    echo(f"[1/3] Generating a sample district ({schools} schools × {students} students, "
+    steps = 2 + len(STAGES)
+    echo(f"[1/{steps}] Generating a sample district ({schools} schools × {students} students, "
          f"{difficulty}, seed {seed}) …")
     t0 = time.perf_counter()
     synth_dir = home / "synth"
@@ -69,11 +70,11 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
     instance = get_instance(settings)
     defs = build_defs()
     keys = discover_batches(defs, instance)
-    echo(f"[2/3] The inbox sensor registered {len(keys)} scan batches")
+    echo(f"[2/{steps}] The inbox sensor registered {len(keys)} scan batches")
     outcomes = []
-    for stage, job in STAGES:
+    for n, (stage, job) in enumerate(STAGES, start=3):
         t0 = time.perf_counter()
-        echo(f"[3/3] Running {job} per batch through Dagster …")
+        echo(f"[{n}/{steps}] Running {job} per batch through Dagster …")
         outcomes += run_all(
             defs, instance, job, keys,
             progress=lambda i, n, o: echo(
@@ -86,6 +87,7 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
     timings["total"] = time.perf_counter() - t_all
 
     report = summarize(Storage(settings.storage_root), keys)
+    report["ocr"] = summarize_ocr(Storage(settings.storage_root), keys, synth_dir / "truth")
     report["runs_failed"] = [o.partition_key for o in outcomes if not o.success]
     report["checks_failed"] = sorted({c for o in outcomes for c in o.failed_checks})
     report["seconds"] = {k: round(v, 1) for k, v in timings.items()}
@@ -114,6 +116,26 @@ def summarize(storage: Storage, keys: list[str]) -> dict:
     }
 
 
+def summarize_ocr(storage: Storage, keys: list[str], truth_dir: Path) -> dict:
+    from pipelines.ocr.evaluate import accuracy_table, join_truth
+
+    layouts = read_table(storage, "page_layouts", list(keys))
+    readings = read_table(storage, "field_readings", list(keys))
+    acc = accuracy_table(join_truth(
+        readings, read_table(storage, "page_images", list(keys)),
+        pd.read_parquet(truth_dir / "pages.parquet"), pd.read_parquet(truth_dir / "fields.parquet")))
+    by_style = acc.groupby("style")[["fields", "correct"]].sum()
+    return {
+        "pages": len(layouts),
+        "pages_by_status": {str(k): int(v) for k, v in layouts["status"].value_counts().items()},
+        "fields": len(readings),
+        "accuracy_by_style": {
+            str(st): {"fields": int(r.fields), "exact": round(float(r.correct / r.fields), 4)}
+            for st, r in by_style.iterrows() if r.fields
+        },
+    }
+
+
 def _counts(df: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in df["reason_code"].value_counts().items()} if len(df) else {}
 
@@ -133,6 +155,13 @@ def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: s
         echo(f"{label:<18} {total}")
         for code, n in sorted(r[key].items()):
             echo(f"    {n:>3} × {code}: {reasons[code].message}")
+    ocr = r.get("ocr")
+    if ocr:
+        echo(f"pages read (OCR)   {ocr['pages']} ("
+             + ", ".join(f"{k} {v}" for k, v in sorted(ocr["pages_by_status"].items())) + ")")
+        echo(f"fields read        {ocr['fields']}; exact vs ground truth: "
+             + ", ".join(f"{st} {a['exact']:.1%} of {a['fields']}"
+                         for st, a in sorted(ocr["accuracy_by_style"].items())))
     injected = r.get("defects_injected", {})
     if injected:
         echo("defects injected   " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items()))
@@ -146,6 +175,7 @@ def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: s
     echo("Where to look next:")
     echo(f"  tables (Parquet)   {storage}/tables/")
     echo(f"  page images        {storage}/pages/")
+    echo(f"  field crops        {storage}/crops/")
     echo(f"  quarantined files  {storage}/quarantine/")
     echo(f"  ground truth       {home}/synth/truth/")
     echo("  Dagster UI         make ui   (then http://127.0.0.1:3000)")

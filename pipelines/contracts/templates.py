@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from pipelines.contracts.loader import CONTRACTS_DIR, ContractError, Strict, load
 from pipelines.contracts.rules import subject_catalog, vocabularies
@@ -22,6 +22,10 @@ class FieldType(Strict):
     psm: int
     whitelist: str | None
     description: str
+    scale: float = Field(1.0, gt=0.1, le=4.0)
+    """Resize factor of the cleaned crop before recognition (measured per type)."""
+    image: Literal["binary", "gray"] = "binary"
+    """What the recognizer sees: the cleaned ink mask, or the gray pixels under it."""
 
 
 class FieldTypes(Strict):

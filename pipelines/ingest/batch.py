@@ -39,8 +39,8 @@ from typing import Any
 import pandas as pd
 
 from pipelines.contracts import quarantine_reasons
+from pipelines.frames import to_frame
 from pipelines.ingest import raster
-from pipelines.ingest.frames import to_frame
 from pipelines.ingest.manifest import (
     MANIFEST_NAME,
     Manifest,

@@ -153,7 +153,7 @@ def _decode_pdf(path: str, index: int) -> DecodedPage:
         images = convert_from_path(
             path,
             dpi=TARGET_DPI,
-            grayscale=True,
+            grayscale=False,  # colour, so that to_gray can drop the red stamp out
             first_page=index + 1,
             last_page=index + 1,
             timeout=PDF_TIMEOUT_S,
@@ -201,7 +201,12 @@ def _snap(dpi: float) -> float:
 
 
 def to_gray(img: Image.Image) -> np.ndarray:
-    """Any Pillow mode → 2-D uint8 (transparent areas on white paper)."""
+    """Any Pillow mode → 2-D uint8 (transparent areas on white paper).
+
+    Colour pages keep their red channel only ("red dropout", as form scanners do):
+    black print and blue or black pen stay dark, while the school's red stamp, which
+    often covers the principal's name, turns as light as the paper.
+    """
     mode = img.mode
     if mode == "L":
         return np.asarray(img, dtype=np.uint8).copy()
@@ -212,10 +217,12 @@ def to_gray(img: Image.Image) -> np.ndarray:
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(white, rgba).convert("L"), dtype=np.uint8).copy()
-    if mode == "CMYK":
-        img = img.convert("RGB")
-    return np.asarray(img.convert("L"), dtype=np.uint8).copy()
+        return _red(Image.alpha_composite(white, rgba))
+    return _red(img)
+
+
+def _red(img: Image.Image) -> np.ndarray:
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)[:, :, 0].copy()
 
 
 def normalize_dpi(gray: np.ndarray, dpi: tuple[float, float] | None) -> tuple[np.ndarray, str]:

@@ -13,11 +13,11 @@ def new_batch_keys(inbox: InboxResource, known: set[str]) -> list[str]:
 
 @dg.sensor(
     name="inbox_sensor",
-    job_name="ingest_job",
+    job_name="scan_batch_job",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers each new inbox/<district>/<school>/<batch>/ with a manifest.csv "
-    "as a scan_batches partition and requests its ingest run.",
+    "as a scan_batches partition and requests its run (scan_batch_job).",
 )
 def inbox_sensor(context: dg.SensorEvaluationContext, inbox: InboxResource):
     known = set(context.instance.get_dynamic_partitions(scan_batches.name))
@@ -26,6 +26,6 @@ def inbox_sensor(context: dg.SensorEvaluationContext, inbox: InboxResource):
         return dg.SkipReason("no new batch folder with a manifest.csv")
     context.log.info(f"new scan batches: {len(keys)}")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=k, run_key=f"ingest:{k}") for k in keys],
+        run_requests=[dg.RunRequest(partition_key=k, run_key=f"scan_batch:{k}") for k in keys],
         dynamic_partitions_requests=[scan_batches.build_add_request(keys)],
     )

@@ -1,4 +1,4 @@
-"""Shared image helpers for the OCR stage: reference forms, ink maps, correlation."""
+"""Shared image helpers for the OCR stage: reference forms, ink maps, correlation, ECC."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ PAGE_DPI = 300  # decode_page hands every page over at this resolution
 
 
 @lru_cache(maxsize=32)
-def reference_ink(template: Template, dpi: int) -> np.ndarray:
-    """The blank form of ``template`` at ``dpi`` as a float32 ink map (0 paper … 1 ink), cached."""
-    gray = np.asarray(render_blank(template, dpi), dtype=np.uint8)
-    out = ink_map(gray, dpi)
+def reference_gray(template: Template, dpi: int) -> np.ndarray:
+    """The blank form of ``template`` at ``dpi``, uint8 gray, cached (read-only)."""
+    out = np.asarray(render_blank(template, dpi), dtype=np.uint8)
     out.setflags(write=False)
     return out
 
@@ -35,14 +34,6 @@ def downscale(gray: np.ndarray, from_dpi: int, to_dpi: int) -> np.ndarray:
     s = to_dpi / from_dpi
     w, h = max(1, round(gray.shape[1] * s)), max(1, round(gray.shape[0] * s))
     return cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA)
-
-
-def fit_canvas(img: np.ndarray, shape: tuple[int, int], fill: float = 0.0) -> np.ndarray:
-    """Crop or pad ``img`` (top-left anchored) to ``shape``."""
-    out = np.full(shape, fill, dtype=img.dtype)
-    h, w = min(shape[0], img.shape[0]), min(shape[1], img.shape[1])
-    out[:h, :w] = img[:h, :w]
-    return out
 
 
 def ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -71,31 +62,3 @@ def ecc_affine(
     except cv2.error:
         return None
     return warp
-
-
-def initial_shift(ref: np.ndarray, img: np.ndarray) -> np.ndarray:
-    """A translation-only 2x3 warp (ref → img) from phase correlation."""
-    (dx, dy), _ = cv2.phaseCorrelate(ref.astype(np.float64), img.astype(np.float64))
-    return np.array([[1, 0, dx], [0, 1, dy]], dtype=np.float32)
-
-
-def coarse_affine(ref: np.ndarray, img: np.ndarray, iterations: int = 40) -> np.ndarray:
-    """Best 2x3 affine (ref → img) from a phase-correlation start, identity if ECC fails."""
-    best, best_score = np.eye(2, 3, dtype=np.float32), -1.0
-    # Phase correlation can be fooled by dense filled-in text; try the unshifted start too.
-    for init in (np.eye(2, 3, dtype=np.float32), initial_shift(ref, img)):
-        warp = ecc_affine(ref, img, init, iterations)
-        if warp is None:
-            continue
-        score = ncc(ref, warp_ink(img, warp, ref.shape))
-        if score > best_score:
-            best, best_score = warp, score
-    return best
-
-
-def warp_ink(img: np.ndarray, warp_ref_to_img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``img`` resampled into the reference frame (zero ink outside the page)."""
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    if warp_ref_to_img.shape == (3, 3):
-        return cv2.warpPerspective(img, warp_ref_to_img, (shape[1], shape[0]), flags=flags)
-    return cv2.warpAffine(img, warp_ref_to_img, (shape[1], shape[0]), flags=flags)

@@ -1,9 +1,10 @@
-"""Which template a page is: compare it with every template's blank form at low resolution.
+"""Which template a page is: register it on every template and keep the best fit.
 
-Each reference is the template's printed form (``render_blank``) at ``CLASSIFY_DPI``.
-The page is downscaled to the same resolution, coarsely aligned to each reference
-(phase correlation, then an affine ECC, which absorbs skew of a few degrees and small
-scale changes), and scored by the normalized correlation of the two ink maps.
+A page's ORB features are computed once and matched to every template's blank form
+(``align.match_template``); the score of a template is the ink correlation after
+its RANSAC homography. The right template wins by a wide margin over another page
+kind and by ~0.1 over its sibling layout (THCS TT22 vs TT58 differ in the table
+only); a page that fits none (a blank, a photo, another form) is "unknown".
 """
 
 from __future__ import annotations
@@ -12,27 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipelines.contracts import Template, templates
-from pipelines.ocr._image import (
-    PAGE_DPI,
-    coarse_affine,
-    downscale,
-    fit_canvas,
-    ink_map,
-    ncc,
-    reference_ink,
-    warp_ink,
-)
-
-CLASSIFY_DPI = 50
-"""Low enough that 5 templates x ECC cost tens of ms; high enough that table grids and
-label lines still differ between layouts (rules are ~1 px, label rows ~20 px)."""
-
-MIN_SCORE = 0.2
-"""Below this the page matches no template. Measured on the clean synthetic corpus:
-right-template scores 0.28-0.30 on identity pages (dense filled-in text, sparse print)
-and ~0.57-0.63 on year pages; blank and random-noise pages score ~0. The sibling
-layout (THCS tt22 vs tt58) scores ~0.08 below the right one, so argmax decides."""
+from pipelines.contracts import templates
+from pipelines.ocr._image import PAGE_DPI
+from pipelines.ocr.align import MIN_SCORE, Alignment, PageFeatures, match_template, page_features, register
 
 
 @dataclass(frozen=True)
@@ -44,27 +27,31 @@ class Classification:
     """Correlation with the best template, in [0, 1]."""
     scores: dict[str, float] = field(default_factory=dict)
     """Correlation with every template, by template_id."""
+    alignment: Alignment | None = None
+    """The best template's registration (refined), when there is one."""
 
 
-def page_ink(gray: np.ndarray, dpi: int, page_dpi: int = PAGE_DPI) -> np.ndarray:
-    return ink_map(downscale(gray, page_dpi, dpi), dpi)
+CONTENDER_MARGIN = 0.2
+"""Templates whose RANSAC score is this close to the best are all refined before the
+choice: siblings (THCS TT22 vs TT58) differ in the table only, and a rough RANSAC
+homography can cost the right one more than that difference."""
 
 
-def match_score(ink: np.ndarray, template: Template, dpi: int = CLASSIFY_DPI) -> float:
-    """Correlation of a page's ink map (at ``dpi``) with ``template``'s form after coarse alignment."""
-    ref = reference_ink(template, dpi)
-    img = fit_canvas(ink, ref.shape)
-    if float(img.std()) < 1e-3:  # blank page: nothing to correlate
-        return 0.0
-    warp = coarse_affine(ref, img)
-    return ncc(ref, warp_ink(img, warp, ref.shape))
+def classify_features(pf: PageFeatures, *, dpi: int = 300, page_dpi: int = PAGE_DPI) -> Classification:
+    matches = {tid: match_template(pf, t) for tid, t in sorted(templates().items())}
+    scores = {tid: round(m[2], 4) for tid, m in matches.items()}
+    top = max(scores.values(), default=0.0)
+    if top < MIN_SCORE:
+        return Classification(None, "unknown", top, scores)
+    refined = {
+        tid: register(pf, templates()[tid], matches[tid], dpi=dpi, page_dpi=page_dpi)
+        for tid, sc in scores.items() if sc >= top - CONTENDER_MARGIN
+    }
+    scores.update({tid: a.score for tid, a in refined.items()})
+    best = max(refined, key=lambda k: refined[k].score)
+    return Classification(best, templates()[best].page_kind, scores[best], scores, refined[best])
 
 
 def classify_page(gray: np.ndarray, *, page_dpi: int = PAGE_DPI) -> Classification:
     """The template ``gray`` (upright page at ``page_dpi``) was printed from, or unknown."""
-    ink = page_ink(gray, CLASSIFY_DPI, page_dpi)
-    scores = {tid: round(match_score(ink, t), 4) for tid, t in sorted(templates().items())}
-    best = max(scores, key=lambda k: scores[k]) if scores else None
-    if best is None or scores[best] < MIN_SCORE:
-        return Classification(None, "unknown", scores.get(best, 0.0) if best else 0.0, scores)
-    return Classification(best, templates()[best].page_kind, scores[best], scores)
+    return classify_features(page_features(gray, page_dpi), page_dpi=page_dpi)

@@ -43,8 +43,14 @@ def _crop_box(spec: FieldSpec, dpi: int, shape: tuple[int, int]) -> tuple[int, i
     return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
 
 
-def clean_crop(crop: np.ndarray, dpi: int) -> np.ndarray:
-    """Binary ink mask (uint8 0/255) of a crop with table rules and specks removed."""
+def clean_crop(crop: np.ndarray, dpi: int, margin_px: int = 0) -> np.ndarray:
+    """Binary ink mask (uint8 0/255) of a crop with table rules, specks and intruders removed.
+
+    An intruder is ink that enters the crop from outside the field's box (``margin_px``
+    in from each edge): a signature's stroke, the stamp's ring, a neighbour's tall
+    letter. A component touching the crop's edge with most of its ink in the margin
+    belongs to something else and is dropped.
+    """
     blurred = cv2.GaussianBlur(crop, (3, 3), 0)
     _, ink = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
     if float(crop.max()) - float(crop.min()) < 60:  # flat crop: Otsu would split paper noise
@@ -58,46 +64,76 @@ def clean_crop(crop: np.ndarray, dpi: int) -> np.ndarray:
     ink = cv2.bitwise_and(ink, cv2.bitwise_not(lines))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     min_area = (SPECK_MM * dpi / 25.4) ** 2
+    inner = np.zeros_like(ink, dtype=bool)
+    if margin_px > 0 and h > 2 * margin_px and w > 2 * margin_px:
+        inner[margin_px:h - margin_px, margin_px:w - margin_px] = True
+    else:
+        inner[:] = True
+    drop = np.zeros(n, dtype=bool)
     for i in range(1, n):
-        if stats[i, cv2.CC_STAT_AREA] < min_area:
-            ink[labels == i] = 0
+        x, y, cw, ch, area = stats[i]
+        if area < min_area:
+            drop[i] = True
+        elif x == 0 or y == 0 or x + cw >= w or y + ch >= h:
+            inside = int(np.count_nonzero(inner[labels == i]))
+            drop[i] = inside < 0.5 * area
+    ink[drop[labels]] = 0
     return ink
 
 
-def _settings(ftype: str) -> tuple[str, int, str | None]:
-    ft = field_types()[ftype]
-    return ft.lang, ft.psm, ft.whitelist
+def _recognizer_image(crop: np.ndarray, ink: np.ndarray, image: str, scale: float) -> np.ndarray:
+    if image == "gray":  # anti-aliased edges help thin print; only pixels under the ink mask
+        keep = cv2.dilate(ink, np.ones((3, 3), np.uint8)) > 0
+        img = np.where(keep, crop, 255).astype(np.uint8)
+        img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX)
+    else:
+        img = 255 - ink
+    if scale != 1.0:
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=interp)
+    return img
 
 
 def read_field(page: np.ndarray, spec: FieldSpec, dpi: int = 300) -> FieldReading:
-    lang, psm, whitelist = _settings(spec.type)
-    settings = f"lang={lang} psm={psm}" + (f" whitelist={whitelist}" if whitelist else "")
+    ft = field_types()[spec.type]
+    settings = f"lang={ft.lang} psm={ft.psm} image={ft.image} scale={ft.scale}" + (
+        f" whitelist={ft.whitelist}" if ft.whitelist else "")
     box = _crop_box(spec, dpi, page.shape)
     x, y, w, h = box
-    ink = clean_crop(page[y : y + h, x : x + w], dpi) if w and h else np.zeros((1, 1), np.uint8)
+    crop = page[y : y + h, x : x + w]
+    ink = clean_crop(crop, dpi, mm_to_px(MARGIN_MM, dpi)) if w and h else np.zeros((1, 1), np.uint8)
     if int(np.count_nonzero(ink)) < MIN_INK_PX_MM2 * (dpi / 25.4) ** 2:
         return FieldReading(spec.field_id, spec.type, "", 1.0, ENGINE, settings, box)
-    # Black text on white with a white border: what Tesseract reads best.
-    pad = mm_to_px(1.0, dpi)
-    img = cv2.copyMakeBorder(255 - ink, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
-    variables = {"tessedit_char_whitelist": whitelist} if whitelist else None
-    api = tess.get_api(lang, psm, variables=variables)
+    img = _recognizer_image(crop, ink, ft.image, ft.scale)
+    pad = mm_to_px(1.0, dpi)  # Tesseract reads best with a white border around the text
+    img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
+    variables = {"tessedit_char_whitelist": ft.whitelist} if ft.whitelist else None
+    api = tess.get_api(ft.lang, ft.psm, variables=variables)
     api.SetImage(Image.fromarray(img))
-    api.SetSourceResolution(dpi)
+    api.SetSourceResolution(round(dpi * ft.scale))
     api.Recognize()
     text = unicodedata.normalize("NFC", " ".join((api.GetUTF8Text() or "").split()))
+    return FieldReading(spec.field_id, spec.type, text, _confidence(api, text), ENGINE, settings, box)
+
+
+def _confidence(api, text: str) -> float:
+    """The lowest character confidence, in [0, 1]; 0 when ink was found but no text read.
+
+    The minimum, not the mean: one doubtful digit makes the whole score doubtful.
+    """
+    if not text:
+        return 0.0
     confs: list[float] = []
     it = api.GetIterator()
     level = tess.tesserocr.RIL.SYMBOL  # via pipelines.tess, which sets OMP_THREAD_LIMIT first
-    if it is not None and text:
+    if it is not None:
         while True:
             if not it.Empty(level):
                 confs.append(it.Confidence(level))
             if not it.Next(level):
                 break
-    conf = (min(confs) / 100.0) if (text and confs) else 0.0
-    return FieldReading(spec.field_id, spec.type, text, round(max(0.0, min(1.0, conf)), 4), ENGINE,
-                        settings, box)
+    conf = min(confs) / 100.0 if confs else 0.0
+    return round(max(0.0, min(1.0, conf)), 4)
 
 
 def read_fields(aligned_gray: np.ndarray, template: Template, dpi: int = 300) -> list[FieldReading]:

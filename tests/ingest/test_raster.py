@@ -46,7 +46,13 @@ def _png(img: Image.Image, **kw) -> bytes:
 
 @pytest.mark.parametrize(
     ("mode", "value", "expected"),
-    [("1", 1, 255), ("RGB", (255, 0, 0), 76), ("I;16", 65535, 255), ("RGBA", (0, 0, 0, 0), 255)],
+    [
+        ("1", 1, 255),
+        ("RGB", (255, 0, 0), 255),  # red drops out (the school's stamp)
+        ("RGB", (30, 45, 140), 30),  # blue pen stays dark
+        ("I;16", 65535, 255),
+        ("RGBA", (0, 0, 0, 0), 255),
+    ],
 )
 def test_modes_to_gray(tmp_path, mode, value, expected) -> None:
     path = tmp_path / "p.png"

@@ -27,6 +27,8 @@ _DTYPES: dict[tuple[str, bool], str] = {
     ("bool", True): "boolean",
     ("timestamp", False): "datetime64[us, UTC]",
     ("timestamp", True): "datetime64[us, UTC]",
+    ("list<float64>", False): "object",  # Python lists; Arrow casts them on write
+    ("list<float64>", True): "object",
 }
 
 

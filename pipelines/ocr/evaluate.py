@@ -1,0 +1,57 @@
+"""OCR readings against the synthetic corpus's ground truth (benchmarks, demo, tests).
+
+"Exact after normalization" is deliberately narrow: Unicode NFC, runs of white space
+collapsed, and for scores the decimal point read as the decimal comma. No fuzzy
+vocabulary snapping and no comma insertion: those are validate's decisions, and
+counting them here would hide OCR errors behind them.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pandas as pd
+
+
+def normalize(field_type: str, text: str) -> str:
+    t = " ".join(unicodedata.normalize("NFC", text or "").split())
+    if field_type == "score":
+        t = t.replace(".", ",")
+    return t
+
+
+def join_truth(
+    readings: pd.DataFrame, page_images: pd.DataFrame, truth_pages: pd.DataFrame,
+    truth_fields: pd.DataFrame,
+) -> pd.DataFrame:
+    """Readings with their true value: adds ``truth``, ``style`` and ``correct``.
+
+    Pages are matched to the truth by source file and page index (not by position in
+    the book, which a blank or missing page shifts). Readings of a page laid out on
+    another template than its true one (or not at all) find no truth per field and
+    are left out: count those from page_layouts.
+    """
+    pi = page_images[["page_id", "file_path", "page_index"]].copy()
+    pi["file"] = pi["file_path"].map(lambda p: p.rsplit("/", 1)[-1])
+    tp = truth_pages[["file", "page_index", "book_ref", "book_page_no"]].rename(
+        columns={"book_ref": "true_book_ref", "book_page_no": "true_page_no"})
+    pages = pi.merge(tp, on=["file", "page_index"], how="inner")[["page_id", "true_book_ref", "true_page_no"]]
+    r = readings.merge(pages, on="page_id", how="inner")
+    t = truth_fields.rename(columns={"text": "truth", "book_ref": "true_book_ref",
+                                     "book_page_no": "true_page_no"})[
+        ["true_book_ref", "true_page_no", "template_id", "field_id", "truth", "style"]]
+    out = r.merge(t, on=["true_book_ref", "true_page_no", "template_id", "field_id"], how="inner")
+    out["correct"] = [
+        normalize(ft, a) == normalize(ft, b)
+        for ft, a, b in zip(out["field_type"], out["text"], out["truth"], strict=True)
+    ]
+    return out
+
+
+def accuracy_table(joined: pd.DataFrame) -> pd.DataFrame:
+    """Fields, correct and accuracy per (field_type, style), for fields with a true value."""
+    j = joined[joined["truth"] != ""]
+    g = j.groupby(["field_type", "style"])["correct"].agg(["size", "sum"]).reset_index()
+    g.columns = ["field_type", "style", "fields", "correct"]
+    g["accuracy"] = (g["correct"] / g["fields"]).round(4)
+    return g
