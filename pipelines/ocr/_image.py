@@ -1,4 +1,4 @@
-"""Shared image helpers for the OCR stage: reference forms, ink maps, correlation, ECC."""
+"""Shared image helpers for the OCR stage: reference forms, ink maps, correlation."""
 
 from __future__ import annotations
 
@@ -50,15 +50,19 @@ def ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     return float(min(1.0, max(0.0, (a * b).sum() / den)))
 
 
-def ecc_affine(
-    ref: np.ndarray, img: np.ndarray, init: np.ndarray, iterations: int, eps: float = 1e-4,
-    motion: int = cv2.MOTION_AFFINE,
-) -> np.ndarray | None:
-    """ECC warp (ref coords → img coords, 2x3 or 3x3) from ``init``; None when ECC fails."""
-    warp = init.astype(np.float32).copy()
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, eps)
-    try:
-        _, warp = cv2.findTransformECC(ref, img, warp, motion, criteria, None, 1)
-    except cv2.error:
-        return None
-    return warp
+FORM_DILATE_MM = 0.35
+"""Residual misregistration the form mask absorbs (USAC fits put boxes within ~1-2 px)."""
+
+
+@lru_cache(maxsize=8)
+def form_mask(template: Template, dpi: int) -> np.ndarray:
+    """Where the blank form has ink at ``dpi``, widened by ``FORM_DILATE_MM``: bool, cached.
+
+    Subtracting it from an aligned page drops the pre-printed labels, rules and dotted
+    writing lines, leaving what was written or printed into the form.
+    """
+    ink = reference_gray(template, dpi) < 160
+    k = max(3, round(FORM_DILATE_MM * dpi / 25.4) * 2 + 1)
+    out = cv2.dilate(ink.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+    out.setflags(write=False)
+    return out

@@ -30,6 +30,7 @@ import tesserocr
 
 from pipelines.contracts import templates
 from pipelines.frames import to_frame
+from pipelines.ocr._image import form_mask
 from pipelines.ocr.align import page_box, page_features, warp_to_template
 from pipelines.ocr.classify import classify_features
 from pipelines.ocr.engine import ENGINE, read_field
@@ -127,9 +128,10 @@ def ocr_page(ctx: OcrContext, task: OcrTask) -> PageOcr:
     engine = f"{ENGINE} {_tesseract_version()}"
     readings = []
     seconds["read"] = seconds["crops"] = 0.0
+    form = form_mask(tpl, READ_DPI)
     for spec in tpl.field_specs():
         t = time.perf_counter()
-        r = read_field(aligned, spec, READ_DPI)
+        r = read_field(aligned, spec, READ_DPI, form)
         seconds["read"] += time.perf_counter() - t
         t = time.perf_counter()
         uri = None

@@ -28,13 +28,7 @@ class Classification:
     scores: dict[str, float] = field(default_factory=dict)
     """Correlation with every template, by template_id."""
     alignment: Alignment | None = None
-    """The best template's registration (refined), when there is one."""
-
-
-CONTENDER_MARGIN = 0.2
-"""Templates whose RANSAC score is this close to the best are all refined before the
-choice: siblings (THCS TT22 vs TT58) differ in the table only, and a rough RANSAC
-homography can cost the right one more than that difference."""
+    """The best template's registration, when there is one."""
 
 
 def classify_features(pf: PageFeatures, *, dpi: int = 300, page_dpi: int = PAGE_DPI) -> Classification:
@@ -43,13 +37,9 @@ def classify_features(pf: PageFeatures, *, dpi: int = 300, page_dpi: int = PAGE_
     top = max(scores.values(), default=0.0)
     if top < MIN_SCORE:
         return Classification(None, "unknown", top, scores)
-    refined = {
-        tid: register(pf, templates()[tid], matches[tid], dpi=dpi, page_dpi=page_dpi)
-        for tid, sc in scores.items() if sc >= top - CONTENDER_MARGIN
-    }
-    scores.update({tid: a.score for tid, a in refined.items()})
-    best = max(refined, key=lambda k: refined[k].score)
-    return Classification(best, templates()[best].page_kind, scores[best], scores, refined[best])
+    best = max(scores, key=lambda k: scores[k])
+    alignment = register(pf, templates()[best], matches[best], dpi=dpi, page_dpi=page_dpi)
+    return Classification(best, templates()[best].page_kind, scores[best], scores, alignment)
 
 
 def classify_page(gray: np.ndarray, *, page_dpi: int = PAGE_DPI) -> Classification:
