@@ -59,6 +59,12 @@ class RunSettingsResource(dg.ConfigurableResource):
         return self.workers or os.cpu_count() or 1
 
 
+def table_out(table: str, group: str, kinds: set[str]) -> dg.AssetOut:
+    """An asset output for a contract table, written by the Parquet IO manager."""
+    return dg.AssetOut(description=table_contract(table).description, group_name=group,
+                       kinds=kinds, io_manager_key="io_manager")
+
+
 def table_path(table: str, partition_key: str | None) -> str:
     if partition_key is None:
         return f"tables/{table}.parquet"

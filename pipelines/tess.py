@@ -24,7 +24,7 @@ from tesserocr import OEM, PSM
 from pipelines.errors import ConfigError
 from pipelines.settings import get_settings
 
-__all__ = ["OEM", "PSM", "get_api", "tessdata_dir"]
+__all__ = ["OEM", "PSM", "get_api", "tessdata_dir", "version"]
 
 # Where Debian/Ubuntu packages put the data (tesseract-ocr 5, then 4), then other common places.
 TESSDATA_CANDIDATES: tuple[str, ...] = (
@@ -102,6 +102,11 @@ def get_api(
                 raise ConfigError(f"Tesseract has no variable {name!r} (value {value!r})")
         _APIS[key] = api
     return api
+
+
+def version() -> str:
+    """Tesseract's version number ("5.3.4"), for provenance columns."""
+    return tesserocr.tesseract_version().split()[1]
 
 
 def close_all() -> None:

@@ -3,26 +3,16 @@
 
 import dagster as dg
 
-from pipelines.contracts import table_contract
 from pipelines.ingest.accounting import files_in_batch, unaccounted_files, unaccounted_pages
 from pipelines.ingest.batch import ingest_batch
 from pipelines.partitions import BatchKey, scan_batches
-from pipelines.resources import InboxResource, RunSettingsResource, StorageResource
+from pipelines.resources import InboxResource, RunSettingsResource, StorageResource, table_out
 
 INGEST_TABLES = ("scan_manifest", "file_quarantine", "page_images", "page_quarantine")
 
 
-def _out(name: str) -> dg.AssetOut:
-    return dg.AssetOut(
-        description=table_contract(name).description,
-        group_name="ingest",
-        kinds={"python", "parquet"},
-        io_manager_key="io_manager",
-    )
-
-
 @dg.multi_asset(
-    outs={name: _out(name) for name in INGEST_TABLES},
+    outs={name: table_out(name, "ingest", {"python", "parquet"}) for name in INGEST_TABLES},
     partitions_def=scan_batches,
     check_specs=[
         dg.AssetCheckSpec(

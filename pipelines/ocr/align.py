@@ -115,12 +115,11 @@ def register(
     h, inliers, score = matched if matched is not None else match_template(pf, template)
     if h is None:
         return Alignment(np.eye(3), 0.0, False, "orb_usac", inliers)
-    method = "orb_usac"
     # page px (page_dpi) → page px (REG_DPI) → template px (REG_DPI) → template px (dpi)
     full = _scale(dpi / REG_DPI) @ np.linalg.inv(h) @ _scale(REG_DPI / page_dpi)
     full /= full[2, 2]
     score = round(score, 4)
-    return Alignment(full, score, score >= MIN_SCORE and inliers >= MIN_INLIERS, method, inliers)
+    return Alignment(full, score, score >= MIN_SCORE and inliers >= MIN_INLIERS, "orb_usac", inliers)
 
 
 def align_to_template(

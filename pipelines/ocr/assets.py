@@ -3,25 +3,16 @@
 import dagster as dg
 import pandas as pd
 
-from pipelines.contracts import table_contract, templates
+from pipelines.contracts import templates
 from pipelines.ocr.batch import ocr_batch
 from pipelines.partitions import scan_batches
-from pipelines.resources import RunSettingsResource, StorageResource
+from pipelines.resources import RunSettingsResource, StorageResource, table_out
 
 OCR_TABLES = ("page_layouts", "field_readings")
 
 
-def _out(name: str) -> dg.AssetOut:
-    return dg.AssetOut(
-        description=table_contract(name).description,
-        group_name="ocr",
-        kinds={"python", "parquet", "tesseract"},
-        io_manager_key="io_manager",
-    )
-
-
 @dg.multi_asset(
-    outs={name: _out(name) for name in OCR_TABLES},
+    outs={name: table_out(name, "ocr", {"python", "parquet", "tesseract"}) for name in OCR_TABLES},
     ins={"page_images": dg.AssetIn()},
     partitions_def=scan_batches,
     check_specs=[

@@ -26,8 +26,8 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-import tesserocr
 
+from pipelines import tess
 from pipelines.contracts import templates
 from pipelines.frames import to_frame
 from pipelines.ocr._image import form_mask
@@ -114,7 +114,7 @@ def ocr_page(ctx: OcrContext, task: OcrTask) -> PageOcr:
         reading = {
             **base, "template_id": c.template_id or UNKNOWN_TEMPLATE, "field_id": FULL_PAGE_FIELD,
             "field_type": "free_text", "text": text, "confidence": round(conf, 4),
-            "engine": f"{ENGINE} {_tesseract_version()} (full page)",
+            "engine": f"{ENGINE} {tess.version()} (full page)",
             "engine_settings": f"lang={FULL_PAGE_LANG} {FULL_PAGE_CONFIG}",
             "crop_uri": task.image_uri, "box_px": [0.0, 0.0, float(w), float(h)],
         }
@@ -125,7 +125,7 @@ def ocr_page(ctx: OcrContext, task: OcrTask) -> PageOcr:
     t = time.perf_counter()
     aligned = warp_to_template(gray, a, tpl, READ_DPI)
     seconds["warp"] = time.perf_counter() - t
-    engine = f"{ENGINE} {_tesseract_version()}"
+    engine = f"{ENGINE} {tess.version()}"
     readings = []
     seconds["read"] = seconds["crops"] = 0.0
     form = form_mask(tpl, READ_DPI)
@@ -149,10 +149,6 @@ def ocr_page(ctx: OcrContext, task: OcrTask) -> PageOcr:
             "box_px": [round(v, 1) for v in page_box(a, r.box_px)],
         })
     return PageOcr(layout, readings, seconds)
-
-
-def _tesseract_version() -> str:
-    return tesserocr.tesseract_version().split()[1]
 
 
 @dataclass
