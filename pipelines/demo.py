@@ -116,6 +116,11 @@ def summarize(storage: Storage, keys: list[str]) -> dict:
     }
 
 
+OCR_REVIEW_CONFIDENCE = 0.9
+"""For the OCR summary only: readings under this confidence are certain to be reviewed.
+Validate decides per field type with calibrated thresholds (issue 4)."""
+
+
 def summarize_ocr(storage: Storage, keys: list[str], truth_dir: Path) -> dict:
     from pipelines.ocr.evaluate import accuracy_table, join_truth
 
@@ -129,6 +134,9 @@ def summarize_ocr(storage: Storage, keys: list[str], truth_dir: Path) -> dict:
         "pages": len(layouts),
         "pages_by_status": {str(k): int(v) for k, v in layouts["status"].value_counts().items()},
         "fields": len(readings),
+        "mean_confidence": round(float(readings["confidence"].mean()), 4),
+        "fields_below_review_confidence": int((readings["confidence"] < OCR_REVIEW_CONFIDENCE).sum()),
+        "fields_capped_by_checks": int((readings["checks"] != "").sum()),
         "accuracy_by_style": {
             str(st): {"fields": int(r.fields), "exact": round(float(r.correct / r.fields), 4)}
             for st, r in by_style.iterrows() if r.fields
@@ -162,6 +170,9 @@ def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: s
         echo(f"fields read        {ocr['fields']}; exact vs ground truth: "
              + ", ".join(f"{st} {a['exact']:.1%} of {a['fields']}"
                          for st, a in sorted(ocr["accuracy_by_style"].items())))
+        echo(f"OCR confidence     mean {ocr['mean_confidence']:.3f}; "
+             f"{ocr['fields_below_review_confidence']} fields under {OCR_REVIEW_CONFIDENCE} "
+             f"(for review), {ocr['fields_capped_by_checks']} capped by format/agreement/page checks")
     injected = r.get("defects_injected", {})
     if injected:
         echo("defects injected   " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items()))

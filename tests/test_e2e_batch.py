@@ -207,3 +207,18 @@ def test_printed_scores_are_read(district_run):
     # Measured 94.5% on this corpus (with upside-down, blank and 200-dpi pages) and 97.9-99.6% on
     # defect-free typical corpora (benchmarks/ocr_throughput.py): a floor, not the 0.99 target.
     assert scores["correct"].mean() >= 0.92, scores[~scores["correct"]].head(10)
+
+
+def test_confident_readings_are_right(district_run):
+    """Handwriting and misreadings must not claim high confidence (the checks cap them)."""
+    from pipelines.ocr.evaluate import join_truth
+
+    t = district_run["tables"]
+    joined = join_truth(t["field_readings"], t["page_images"], district_run["pages"],
+                        district_run["fields"])
+    joined = joined[joined["truth"] != ""]
+    confident = joined[joined["confidence"] >= 0.9]
+    wrong = confident[~confident["correct"]]
+    assert (joined["style"] == "handwritten").sum() > 20  # the corpus has handwriting to test
+    assert len(wrong[wrong["style"] == "handwritten"]) <= 2, wrong[["field_id", "truth", "text"]]
+    assert len(wrong) / len(confident) <= 0.01, wrong[["field_id", "truth", "text", "confidence"]]

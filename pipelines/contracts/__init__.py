@@ -20,13 +20,14 @@ from pipelines.contracts.rules import (
     vocabularies,
 )
 from pipelines.contracts.tables import TableContract, arrow_schema, table_contract, table_contracts
-from pipelines.contracts.templates import FieldSpec, Template, field_types, template, templates
+from pipelines.contracts.templates import FieldSpec, FieldType, Template, field_types, template, templates
 
 __all__ = [
     "CONTRACTS_DIR",
     "ContractError",
     "EraRow",
     "FieldSpec",
+    "FieldType",
     "ProvinceCodes",
     "RuleSet",
     "Subject",

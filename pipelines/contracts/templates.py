@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from pipelines.contracts.loader import CONTRACTS_DIR, ContractError, Strict, load
 from pipelines.contracts.rules import subject_catalog, vocabularies
@@ -26,6 +27,22 @@ class FieldType(Strict):
     """Resize factor of the cleaned crop before recognition (measured per type)."""
     image: Literal["binary", "gray"] = "binary"
     """What the recognizer sees: the cleaned ink mask, or the gray pixels under it."""
+    pattern: str | None = None
+    """Regular expression a plausible reading matches in full (OCR's format check)."""
+    vocabulary: str | None = None
+    """Closed vocabulary of every field of this type (rules/vocabularies.yaml)."""
+    trim: str = ""
+    """Characters stripped from both ends of a reading (stray marks at the box's edge)."""
+    second_reading: bool = False
+    """Read twice (the other ``image``); disagreement lowers the confidence. For
+    free-form types, where no format or vocabulary can tell a misreading."""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            re.compile(v)  # a bad expression fails when the contract loads, not mid-batch
+        return v
 
 
 class FieldTypes(Strict):
@@ -194,7 +211,11 @@ def _expand(t: Template):
 
 @cache
 def field_types() -> dict[str, FieldType]:
-    return dict(load(FieldTypes, "templates/field_types.yaml").types)
+    types = dict(load(FieldTypes, "templates/field_types.yaml").types)
+    for name, ft in types.items():
+        if ft.vocabulary is not None and ft.vocabulary not in vocabularies():
+            raise ContractError(f"field type {name} names unknown vocabulary {ft.vocabulary!r}")
+    return types
 
 
 @cache

@@ -32,8 +32,9 @@ from pipelines.contracts import templates
 from pipelines.frames import to_frame
 from pipelines.ocr._image import form_mask
 from pipelines.ocr.align import page_box, page_features, warp_to_template
+from pipelines.ocr.checks import check_page
 from pipelines.ocr.classify import classify_features
-from pipelines.ocr.engine import ENGINE, read_field
+from pipelines.ocr.engine import ENGINE, FieldReading, read_field
 from pipelines.ocr.fullpage import FULL_PAGE_CONFIG, FULL_PAGE_LANG, full_page_words, page_text
 from pipelines.parallel import WorkerDied, map_unordered
 from pipelines.storage import Storage
@@ -114,6 +115,7 @@ def ocr_page(ctx: OcrContext, task: OcrTask) -> PageOcr:
         reading = {
             **base, "template_id": c.template_id or UNKNOWN_TEMPLATE, "field_id": FULL_PAGE_FIELD,
             "field_type": "free_text", "text": text, "confidence": round(conf, 4),
+            "engine_confidence": round(conf, 4), "checks": "",
             "engine": f"{ENGINE} {tess.version()} (full page)",
             "engine_settings": f"lang={FULL_PAGE_LANG} {FULL_PAGE_CONFIG}",
             "crop_uri": task.image_uri, "box_px": [0.0, 0.0, float(w), float(h)],
@@ -126,7 +128,7 @@ def ocr_page(ctx: OcrContext, task: OcrTask) -> PageOcr:
     aligned = warp_to_template(gray, a, tpl, READ_DPI)
     seconds["warp"] = time.perf_counter() - t
     engine = f"{ENGINE} {tess.version()}"
-    readings = []
+    read: list[tuple[FieldReading, str | None]] = []
     seconds["read"] = seconds["crops"] = 0.0
     form = form_mask(tpl, READ_DPI)
     for spec in tpl.field_specs():
@@ -142,12 +144,15 @@ def ocr_page(ctx: OcrContext, task: OcrTask) -> PageOcr:
             if ok:
                 ctx.storage.write_bytes(uri, buf.tobytes())
         seconds["crops"] += time.perf_counter() - t
-        readings.append({
-            **base, "template_id": c.template_id, "field_id": r.field_id, "field_type": r.field_type,
-            "text": r.text, "confidence": float(r.confidence), "engine": engine,
-            "engine_settings": r.settings, "crop_uri": uri,
-            "box_px": [round(v, 1) for v in page_box(a, r.box_px)],
-        })
+        read.append((r, uri))
+    checked = check_page([r for r, _ in read])
+    readings = [{
+        **base, "template_id": c.template_id, "field_id": r.field_id, "field_type": r.field_type,
+        "text": r.text, "confidence": float(r.confidence),
+        "engine_confidence": float(r.engine_confidence), "checks": ";".join(r.checks),
+        "engine": engine, "engine_settings": r.settings, "crop_uri": uri,
+        "box_px": [round(v, 1) for v in page_box(a, r.box_px)],
+    } for r, (_, uri) in zip(checked, read, strict=True)]
     return PageOcr(layout, readings, seconds)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 import cv2
@@ -10,8 +9,9 @@ import numpy as np
 from PIL import Image
 
 from pipelines import tess
-from pipelines.contracts import FieldSpec, Template, field_types
+from pipelines.contracts import FieldSpec, FieldType, Template, field_types
 from pipelines.forms.draw import mm_to_px
+from pipelines.ocr import checks
 from pipelines.ocr._image import form_mask
 
 ENGINE = "tesseract"
@@ -34,6 +34,12 @@ class FieldReading:
     settings: str
     box_px: tuple[int, int, int, int]
     """x, y, w, h of the crop in the aligned page at the reading dpi."""
+    engine_confidence: float = 1.0
+    """The engine's own confidence, before the checks (``checks.py``) capped it."""
+    checks: tuple[str, ...] = ()
+    """Checks that lowered the confidence: implausible, disagree, page_unreliable."""
+    checkable: bool = False
+    """Whether the field's type has a format or vocabulary to check the reading against."""
 
 
 def _crop_box(spec: FieldSpec, dpi: int, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -147,9 +153,25 @@ def read_field(
         ink = clean_crop(crop, dpi, mm_to_px(MARGIN_MM, dpi), form_crop)
     else:
         ink = np.zeros((1, 1), np.uint8)
+    is_checkable = checks.checkable(spec)
     if int(np.count_nonzero(ink)) < MIN_INK_PX_MM2 * (dpi / 25.4) ** 2:
-        return FieldReading(spec.field_id, spec.type, "", 1.0, ENGINE, settings, box)
-    img = _recognizer_image(crop, ink, ft.image, ft.scale)
+        return FieldReading(spec.field_id, spec.type, "", 1.0, ENGINE, settings, box,
+                            checkable=is_checkable)
+    text, conf = _recognize(crop, ink, ft, ft.image, dpi)
+    reading = FieldReading(spec.field_id, spec.type, text, conf, ENGINE, settings, box, conf,
+                           checkable=is_checkable)
+    if text and is_checkable and not checks.plausible(spec, text):
+        reading = checks.cap(reading, "implausible", checks.IMPLAUSIBLE_CAP)
+    if ft.second_reading and reading.confidence > checks.DISAGREE_CAP:
+        other = "binary" if ft.image == "gray" else "gray"
+        if _recognize(crop, ink, ft, other, dpi)[0] != text:
+            reading = checks.cap(reading, "disagree", checks.DISAGREE_CAP)
+    return reading
+
+
+def _recognize(crop: np.ndarray, ink: np.ndarray, ft: FieldType, image: str, dpi: int) -> tuple[str, float]:
+    """Text and engine confidence of a cleaned crop, with the type's settings."""
+    img = _recognizer_image(crop, ink, image, ft.scale)
     pad = mm_to_px(1.0, dpi)  # Tesseract reads best with a white border around the text
     img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
     variables = {"tessedit_char_whitelist": ft.whitelist} if ft.whitelist else None
@@ -157,8 +179,8 @@ def read_field(
     api.SetImage(Image.fromarray(img))
     api.SetSourceResolution(round(dpi * ft.scale))
     api.Recognize()
-    text = unicodedata.normalize("NFC", " ".join((api.GetUTF8Text() or "").split()))
-    return FieldReading(spec.field_id, spec.type, text, _confidence(api, text), ENGINE, settings, box)
+    text = checks.clean_text(api.GetUTF8Text(), ft.trim)
+    return text, _confidence(api, text)
 
 
 def _confidence(api, text: str) -> float:
@@ -184,4 +206,4 @@ def _confidence(api, text: str) -> float:
 def read_fields(aligned_gray: np.ndarray, template: Template, dpi: int = 300) -> list[FieldReading]:
     """Every field of ``template`` read from a page already warped into its frame at ``dpi``."""
     form = form_mask(template, dpi)
-    return [read_field(aligned_gray, spec, dpi, form) for spec in template.field_specs()]
+    return checks.check_page([read_field(aligned_gray, spec, dpi, form) for spec in template.field_specs()])

@@ -9,16 +9,17 @@ import pytest
 
 from pipelines.contracts import templates
 from pipelines.ingest.raster import decode_page
+from pipelines.ocr._image import form_mask
 from pipelines.ocr.align import align_to_template, warp_to_template
 from pipelines.ocr.classify import classify_page
-from pipelines.ocr.engine import read_fields
+from pipelines.ocr.engine import read_field, read_fields
 from pipelines.synth.defects import DefectRates
 from pipelines.synth.generate import generate_district
 
-pytestmark = pytest.mark.slow  # renders a corpus and runs ECC against every template
+pytestmark = pytest.mark.slow  # renders a corpus and registers pages on every template
 
 
-# Measured 203/240 (85%) exact on this corpus; the brief's target is 95% (see gaps).
+# A floor well under what is measured (docs/architecture.md, OCR): a regression net.
 MIN_SCORE_ACCURACY = 0.80
 
 
@@ -80,3 +81,41 @@ def test_rotated_page_still_classifies_and_aligns(corpus):
     rotated = cv2.warpAffine(gray, m, (w, h), borderValue=255)
     assert classify_page(rotated).template_id == r.template_id
     assert align_to_template(rotated, templates()[r.template_id]).ok
+
+
+def test_alignment_recovers_a_known_skew_and_shift_within_2px(corpus):
+    decoded, _ = corpus
+    r, gray = next((r, g) for r, g in decoded if r.template_id.startswith("year_"))
+    t = templates()[r.template_id]
+    h, w = gray.shape
+    known = cv2.getRotationMatrix2D((w / 2, h / 2), 1.5, 1.0)
+    known[:, 2] += (25, -15)  # shift in page pixels
+    moved = cv2.warpAffine(gray, known, (w, h), borderValue=255)
+    before = align_to_template(gray, t).homography
+    after = align_to_template(moved, t).homography
+    # Template points placed on the moved page two ways: through its own registration,
+    # and through the original's registration followed by the known transform.
+    grid = np.float32([[x, y] for x in range(200, 2300, 300) for y in range(300, 3300, 400)])
+    pts = grid.reshape(-1, 1, 2)
+    on_original = cv2.perspectiveTransform(pts, np.linalg.inv(before)).reshape(-1, 2)
+    expected = on_original @ known[:, :2].T + known[:, 2]
+    found = cv2.perspectiveTransform(pts, np.linalg.inv(after)).reshape(-1, 2)
+    err = np.linalg.norm(found - expected, axis=1)
+    assert err.max() <= 2.0, f"max {err.max():.2f} px, mean {err.mean():.2f} px"
+
+
+def test_garbage_in_a_field_gets_low_confidence(corpus):
+    decoded, _ = corpus
+    r, gray = next((r, g) for r, g in decoded if r.template_id.startswith("year_"))
+    t = templates()[r.template_id]
+    page = warp_to_template(gray, align_to_template(gray, t), t).copy()
+    rng = np.random.default_rng(3)
+    for spec in [s for s in t.field_specs() if s.type in ("score", "grade_enum", "date")][:6]:
+        x, y, bw, bh = (round(v * 300 / 25.4) for v in spec.box)
+        page[y + 3 : y + bh - 3, x + 3 : x + bw - 3] = 255
+        for _ in range(6):  # a scribble: strokes across the box
+            p0 = (int(x + rng.uniform(0.1, 0.9) * bw), int(y + rng.uniform(0.2, 0.8) * bh))
+            p1 = (int(x + rng.uniform(0.1, 0.9) * bw), int(y + rng.uniform(0.2, 0.8) * bh))
+            cv2.line(page, p0, p1, 0, 3)
+        reading = read_field(page, spec, 300, form_mask(t, 300))
+        assert reading.confidence < 0.5, (spec.field_id, reading)
