@@ -9,12 +9,14 @@ import dagster as dg
 from pipelines.ingest import definitions as ingest
 from pipelines.ocr import definitions as ocr
 from pipelines.resources import default_resources
+from pipelines.validate import definitions as validate
 
 # What the inbox sensor runs for a new batch: every per-batch stage, in asset order.
 scan_batch_job = dg.define_asset_job(
     "scan_batch_job",
-    selection=dg.AssetSelection.groups("ingest", "ocr"),
-    description="Everything one scan batch goes through before review: ingest, then OCR.",
+    # The roster is unpartitioned (one per district): materialized on its own (roster_job).
+    selection=dg.AssetSelection.groups("ingest", "ocr", "validate") - dg.AssetSelection.assets("roster"),
+    description="Everything one scan batch goes through before review: ingest, OCR, validate.",
 )
 
 
@@ -23,6 +25,7 @@ def build_defs() -> dg.Definitions:
     return dg.Definitions.merge(
         ingest.defs,
         ocr.defs,
+        validate.defs,
         dg.Definitions(
             jobs=[scan_batch_job],
             resources=default_resources(),

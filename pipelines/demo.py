@@ -19,7 +19,7 @@ from pipelines.settings import get_settings
 from pipelines.storage import Storage
 
 MARKER = "HOCBA_DEMO_HOME"
-STAGES = [("ingest", "ingest_job"), ("ocr", "ocr_job")]
+STAGES = [("ingest", "ingest_job"), ("ocr", "ocr_job"), ("validate", "validate_job")]
 
 
 def _prepare_home(home: Path, fresh: bool) -> None:
@@ -39,7 +39,7 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
              echo: Callable[[str], None] = print) -> dict:
     from pipelines.dagster_home import instance as get_instance
     from pipelines.definitions import build_defs
-    from pipelines.runner import discover_batches, run_all
+    from pipelines.runner import discover_batches, import_roster, run_all
     from pipelines.synth.generate import generate_district
 
     settings = get_settings()
@@ -69,9 +69,11 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
 
     instance = get_instance(settings)
     defs = build_defs()
+    roster_run = import_roster(defs, instance, str(synth_dir / "roster.csv"))
     keys = discover_batches(defs, instance)
-    echo(f"[2/{steps}] The inbox sensor registered {len(keys)} scan batches")
-    outcomes = []
+    echo(f"[2/{steps}] Roster imported ({'ok' if roster_run.success else 'FAILED'}); "
+         f"the inbox sensor registered {len(keys)} scan batches")
+    outcomes = [roster_run]
     for n, (stage, job) in enumerate(STAGES, start=3):
         t0 = time.perf_counter()
         echo(f"[{n}/{steps}] Running {job} per batch through Dagster …")
@@ -88,6 +90,7 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
 
     report = summarize(Storage(settings.storage_root), keys)
     report["ocr"] = summarize_ocr(Storage(settings.storage_root), keys, synth_dir / "truth")
+    report["validate"] = summarize_validate(Storage(settings.storage_root), keys)
     report["runs_failed"] = [o.partition_key for o in outcomes if not o.success]
     report["checks_failed"] = sorted({c for o in outcomes for c in o.failed_checks})
     report["seconds"] = {k: round(v, 1) for k, v in timings.items()}
@@ -144,6 +147,20 @@ def summarize_ocr(storage: Storage, keys: list[str], truth_dir: Path) -> dict:
     }
 
 
+def summarize_validate(storage: Storage, keys: list[str]) -> dict:
+    d = read_table(storage, "field_decisions", list(keys))
+    m = read_table(storage, "roster_matches", list(keys))
+    a = read_table(storage, "accepted_records", list(keys))
+    reasons = pd.Series([r for rs in d["reasons"] for r in rs], dtype=object)
+    return {
+        "fields": len(d), "auto_accepted": int((d["decision"] == "accept").sum()),
+        "flagged": int((d["decision"] == "flag").sum()),
+        "top_reasons": {str(k): int(v) for k, v in reasons.value_counts().head(6).items()},
+        "roster": {str(k): int(v) for k, v in m["outcome"].value_counts().items()},
+        "books_accepted": int(a["book_ref"].nunique()) if len(a) else 0,
+    }
+
+
 def _counts(df: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in df["reason_code"].value_counts().items()} if len(df) else {}
 
@@ -173,6 +190,14 @@ def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: s
         echo(f"OCR confidence     mean {ocr['mean_confidence']:.3f}; "
              f"{ocr['fields_below_review_confidence']} fields under {OCR_REVIEW_CONFIDENCE} "
              f"(for review), {ocr['fields_capped_by_checks']} capped by format/agreement/page checks")
+    val = r.get("validate")
+    if val:
+        share = val["flagged"] / max(val["fields"], 1)
+        echo(f"validate           {val['auto_accepted']} fields auto-accepted, {val['flagged']} flagged "
+             f"for review ({share:.1%}); top reasons: "
+             + ", ".join(f"{k} {v}" for k, v in val["top_reasons"].items()))
+        echo("roster             " + ", ".join(f"{k} {v}" for k, v in sorted(val["roster"].items()))
+             + f"; books accepted without review: {val['books_accepted']}")
     injected = r.get("defects_injected", {})
     if injected:
         echo("defects injected   " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items()))

@@ -147,6 +147,7 @@ def default_resources() -> dict[str, object]:
     return {
         "storage": StorageResource(root_url=s.storage_root),
         "inbox": InboxResource(root_url=s.inbox_root),
+        "roster_source": StorageResource(root_url=s.roster_root),
         "run_settings": RunSettingsResource(workers=s.workers),
         "io_manager": ParquetTableIOManager(root_url=s.storage_root),
     }

@@ -6,6 +6,7 @@ Dagster UI (sensor + backfills) for the same definitions.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,3 +80,20 @@ def run_all(
         if progress:
             progress(i, len(keys), outcome)
     return out
+
+
+def import_roster(defs: dg.Definitions, instance: dg.DagsterInstance, csv_path: str | None = None,
+                  log_level: str = "WARNING") -> RunOutcome:
+    """Copy a roster export into the roster root (when given) and materialize ``roster``."""
+    if csv_path is not None:
+        from pipelines.settings import get_settings
+        from pipelines.storage import Storage
+
+        root = Storage(get_settings().roster_root)
+        with open(csv_path, "rb") as fh:
+            root.write_bytes(os.path.basename(csv_path), fh.read())
+    job = defs.resolve_job_def("roster_job")
+    t0 = time.perf_counter()
+    result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                    run_config={"loggers": {"console": {"config": {"log_level": log_level}}}})
+    return RunOutcome("roster", "roster_job", result.success, result.run_id, time.perf_counter() - t0, ())

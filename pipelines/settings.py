@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     inbox_url: str | None = Field(
         default=None, description="fsspec URL of the inbox; default: HOCBA_HOME/inbox"
     )
+    roster_url: str | None = Field(
+        default=None,
+        description="fsspec URL of the roster: a sector-database CSV export or a folder of them; "
+        "default: HOCBA_HOME/roster",
+    )
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite at HOCBA_HOME/hocba.db"
     )
@@ -45,6 +50,10 @@ class Settings(BaseSettings):
     @property
     def inbox_root(self) -> str:
         return self.inbox_url or str(self.home_abs / "inbox")
+
+    @property
+    def roster_root(self) -> str:
+        return self.roster_url or str(self.home_abs / "roster")
 
     @property
     def database(self) -> str:

@@ -11,7 +11,7 @@ from pipelines.contracts.loader import CONTRACTS_DIR, ContractError, Strict, par
 DESIGN_TABLES = {
     "scan_manifest", "file_quarantine", "page_quarantine", "page_images", "page_layouts",
     "field_readings", "normalized_records", "roster_matches", "field_decisions",
-    "accepted_records", "issued_records", "coverage",
+    "accepted_records", "issued_records", "coverage", "roster", "review_queue",
 }
 
 
@@ -20,10 +20,14 @@ def test_every_yaml_file_is_loaded_by_some_loader():
     tables = {f"tables/{n}.yaml" for n in c.table_contracts()}
     templates = {f"templates/{n}.yaml" for n in c.templates()} | {"templates/field_types.yaml"}
     rules = {f"rules/{n}.yaml" for n in ("eras", "provinces", "rule_sets", "subjects",
-                                         "vocabularies")}
+                                         "vocabularies", "book_checks", "roster_matching", "decisions")}
     ingest = {"ingest/manifest.yaml", "ingest/quarantine_reasons.yaml"}
     c.eras(), c.provinces(), c.rule_sets(), c.vocabularies(), c.field_types()
     c.quarantine_reasons()
+    from pipelines.validate.decide import decision_rules
+    from pipelines.validate.roster import matching_rules
+
+    decision_rules(), matching_rules(), c.book_checks()
     assert loaded == tables | templates | rules | ingest
 
 

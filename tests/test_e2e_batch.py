@@ -18,7 +18,7 @@ def district_run(tmp_path_factory):
     from pipelines.dagster_home import instance as get_instance
     from pipelines.definitions import build_defs
     from pipelines.resources import read_table
-    from pipelines.runner import discover_batches, run_all
+    from pipelines.runner import discover_batches, import_roster, run_all
     from pipelines.settings import get_settings
     from pipelines.storage import Storage
     from pipelines.synth.generate import generate_district
@@ -37,13 +37,15 @@ def district_run(tmp_path_factory):
 
         instance = get_instance(settings)
         defs = build_defs()
+        roster_run = import_roster(defs, instance, str(synth / "roster.csv"))
         keys = discover_batches(defs, instance)
-        outcomes = run_all(defs, instance, "scan_batch_job", keys)
+        outcomes = [roster_run, *run_all(defs, instance, "scan_batch_job", keys)]
         again = discover_batches(defs, instance)  # the sensor does not re-register known batches
         storage = Storage(settings.storage_root)
         tables = {t: read_table(storage, t, keys) for t in
                   ("scan_manifest", "file_quarantine", "page_images", "page_quarantine",
-                   "page_layouts", "field_readings")}
+                   "page_layouts", "field_readings", "normalized_records", "roster_matches",
+                   "field_decisions", "review_queue", "accepted_records")}
         yield {
             "keys": keys, "again": again, "outcomes": outcomes, "tables": tables,
             "defects": pd.read_csv(synth / "truth" / "defects.csv", dtype=str),

@@ -47,3 +47,8 @@ __all__ = [
     "templates",
     "vocabularies",
 ]
+
+# Book-level cross-check settings (rules/book_checks.yaml), used by pipelines/validate/rules.py.
+from pipelines.contracts.rules import BookChecks, book_checks
+
+__all__ += ["BookChecks", "book_checks"]

@@ -227,3 +227,42 @@ class QuarantineReasons(Strict):
 @cache
 def quarantine_reasons() -> dict[str, Reason]:
     return dict(load(QuarantineReasons, "ingest/quarantine_reasons.yaml").reasons)
+
+
+# --- book-level checks (validate) ---------------------------------------------
+class AgeForGrade(Strict):
+    offset: int
+    min_delta: int
+    max_delta: int
+
+
+class PromotionOutcomes(Strict):
+    moves_up: tuple[str, ...]
+    stays: tuple[str, ...]
+    after_retest: tuple[str, ...] = ()
+
+
+class BookChecks(Strict):
+    kind: Literal["book_checks"]
+    version: int
+    age_for_grade: AgeForGrade
+    promotion_outcomes: PromotionOutcomes
+    gender_codes: dict[str, Literal["male", "female"]]
+
+
+@cache
+def book_checks() -> BookChecks:
+    data = load(BookChecks, "rules/book_checks.yaml")
+    src = "rules/book_checks.yaml"
+    vocab = vocabularies()
+    o = data.promotion_outcomes
+    unknown = {*o.moves_up, *o.stays, *o.after_retest} - set(vocab["promotion"].values)
+    if unknown:
+        raise ContractError(f"{src}: promotion outcomes {sorted(unknown)} are not promotion vocabulary")
+    if set(o.moves_up) & set(o.stays):
+        raise ContractError(f"{src}: {sorted(set(o.moves_up) & set(o.stays))} both move up and stay")
+    if set(data.gender_codes) != set(vocab["gender"].values):
+        raise ContractError(f"{src}: gender_codes must map exactly the gender vocabulary")
+    if data.age_for_grade.min_delta > data.age_for_grade.max_delta:
+        raise ContractError(f"{src}: age_for_grade min_delta exceeds max_delta")
+    return data

@@ -99,17 +99,28 @@ def classify_academic(rule_set: str, scores: Mapping[str, float], comments: Mapp
     rs = rule_sets()[rule_set]
     average = overall_average(scores) if rs.has_overall_average else None
     strict = _strict_level(rs, scores, comments, average)
-    if not rs.adjustments or len(scores) < 2:
-        return strict
-    # "Pulled down by a single subject": the level reached with the weakest subject
-    # left out of the per-subject conditions (the average still counts it).
-    weakest = min(scores, key=lambda k: scores[k])
-    relaxed_scores = {k: v for k, v in scores.items() if k != weakest}
-    relaxed = _strict_level(rs, relaxed_scores, comments, average)
+    relaxed = _level_but_one_subject(rs, scores, comments, average)
     for adj in rs.adjustments:
         if adj.from_ == relaxed and adj.to == strict:
             return adj.becomes
     return strict
+
+
+def _level_but_one_subject(rs: RuleSet, scores: Mapping[str, float], comments: Mapping[str, str],
+                           average: float | None) -> str | None:
+    """The best level reached with one subject left out of the per-subject conditions (the
+    average still counts it): the weakest scored subject, or one comment subject at CĐ, which
+    is a subject result below the level's bar just the same (TT58 Điều 13, TT22 Điều 9)."""
+    options = []
+    if len(scores) >= 2:
+        weakest = min(scores, key=lambda k: scores[k])
+        rest = {k: v for k, v in scores.items() if k != weakest}
+        options.append(_strict_level(rs, rest, comments, average))
+    failed = [k for k, v in comments.items() if v == "CĐ"]
+    if failed:
+        rest_c = {k: v for k, v in comments.items() if k != failed[0]}
+        options.append(_strict_level(rs, scores, rest_c, average))
+    return min(options, key=rs.academic_levels.index) if options else None
 
 
 def conduct_year(rule_set: str, hk1: str, hk2: str) -> str:

@@ -1,0 +1,151 @@
+"""Ingest → OCR → validate on a fresh synthetic corpus, scored against its ground truth (JSON).
+
+    .venv/bin/python benchmarks/accuracy.py --books 20 --difficulty typical --json
+    .venv/bin/python benchmarks/accuracy.py --books 25 --seed 101 \
+        --calibrate data_contracts/calibration/ocr_confidence.csv
+
+Prints: fields, auto_accepted, flagged, flag_rate, silent_errors (auto-accepted
+fields whose value differs from the truth), silent_error_rate, caught_errors (wrong
+values that were flagged), roster_match_rate (scanned books matched to their true
+student), per field type rows, and the top flag reasons. ``--calibrate PATH`` also
+writes the OCR calibration table (per field type and confidence bin: fields, errors)
+that validate's thresholds are computed from; calibrate on another seed than you measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def run_corpus(corpus: Path, store_root: Path, workers: int, thresholds: dict | None = None) -> dict:
+    """Every batch of ``corpus`` through ingest, OCR and validate; the tables, concatenated."""
+    from pipelines.ingest.batch import ingest_batch
+    from pipelines.ocr.batch import ocr_batch
+    from pipelines.storage import Storage
+    from pipelines.validate.roster import read_roster
+    from pipelines.validate.stage import validate_batch
+
+    inbox, store = Storage(str(corpus / "inbox")), Storage(str(store_root))
+    roster = read_roster(Storage(str(corpus / "roster.csv")))
+    out: dict[str, list[pd.DataFrame]] = {}
+    seconds = Counter()
+    batches = sorted({str(Path(p).parent) for p in inbox.walk_files() if p.endswith("manifest.csv")})
+    for rel in batches:
+        district, school, _ = rel.split("/")
+        t = time.perf_counter()
+        pi = ingest_batch(inbox, rel, store, batch_id=rel, district=district, school=school,
+                          workers=workers).page_images
+        seconds["ingest"] += time.perf_counter() - t
+        t = time.perf_counter()
+        ocr = ocr_batch(store, pi, batch_id=rel, workers=workers)
+        seconds["ocr"] += time.perf_counter() - t
+        t = time.perf_counter()
+        v = validate_batch(ocr.field_readings, ocr.page_layouts, pi, roster, thresholds)
+        seconds["validate"] += time.perf_counter() - t
+        for name, df in (("page_images", pi), ("page_layouts", ocr.page_layouts),
+                         ("field_readings", ocr.field_readings), ("normalized_records", v.normalized_records),
+                         ("roster_matches", v.roster_matches), ("field_decisions", v.field_decisions)):
+            out.setdefault(name, []).append(df)
+        print(f"  {rel}: {len(pi)} pages, {len(v.field_decisions)} fields", file=sys.stderr)
+    tables = {k: pd.concat(v, ignore_index=True) for k, v in out.items()}
+    tables["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
+    return tables
+
+
+def score(tables: dict, truth_dir: Path) -> tuple[dict, pd.DataFrame]:
+    from pipelines.ocr.evaluate import join_truth
+    from pipelines.validate.normalize import normalize_value_for_compare
+
+    truth_pages = pd.read_parquet(truth_dir / "pages.parquet")
+    truth_fields = pd.read_parquet(truth_dir / "fields.parquet")
+    readings = tables["field_readings"].merge(
+        tables["field_decisions"][["page_id", "field_id", "value", "decision", "reasons"]],
+        on=["page_id", "field_id"])
+    j = join_truth(readings, tables["page_images"], truth_pages, truth_fields)
+    # Right when the value validate proposes equals the truth's canonical value; a blank
+    # truth must be read blank.
+    j["right"] = [
+        (normalize_value_for_compare(ft, t) == (v if v is not None else normalize_value_for_compare(ft, x)))
+        if t else (v is None and not (x or "").strip())
+        for ft, t, v, x in zip(j["field_type"], j["truth"], j["value"], j["text"], strict=True)
+    ]
+    d = tables["field_decisions"]
+    acc, flag = j[j["decision"] == "accept"], j[j["decision"] == "flag"]
+    silent = int((~acc["right"]).sum())
+    books = [json.loads(line) for line in (truth_dir / "books.jsonl").read_text().splitlines()]
+    true_student = {b["book_ref"]: b["student_id"] for b in books}
+    m = tables["roster_matches"]
+    matched_right = sum(true_student.get(b) == s for b, s in zip(m["book_ref"], m["student_id"], strict=True))
+    per_type = []
+    for ft, g in j.groupby("field_type"):
+        a = g[g["decision"] == "accept"]
+        per_type.append({"field_type": ft, "fields": len(g), "auto_accepted": len(a),
+                         "flag_rate": round(1 - len(a) / len(g), 4),
+                         "silent_errors": int((~a["right"]).sum()),
+                         "ocr_wrong": int((~g["right"]).sum())})
+    reasons = Counter(r for rs in d["reasons"] for r in rs)
+    result = {
+        "fields": len(d), "fields_with_truth": len(j),
+        "auto_accepted": int((d["decision"] == "accept").sum()),
+        "flagged": int((d["decision"] == "flag").sum()),
+        "flag_rate": round(float((d["decision"] == "flag").mean()), 4),
+        "silent_errors": silent,
+        "silent_error_rate": round(silent / max(len(acc), 1), 5),
+        "caught_errors": int((~flag["right"]).sum()),
+        "roster_match_rate": round(matched_right / max(len(m), 1), 4),
+        "roster_outcomes": {str(k): int(v) for k, v in m["outcome"].value_counts().items()},
+        "by_type": per_type,
+        "top_reasons": dict(reasons.most_common(10)),
+        "silent_error_sample": [
+            {"field": r.field_id, "truth": r.truth, "value": r.value, "confidence": r.confidence}
+            for r in acc[~acc["right"]].head(8).itertuples()],
+    }
+    return result, j
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--books", type=int, default=20)
+    ap.add_argument("--difficulty", default="typical", choices=["clean", "typical", "hard"])
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--calibrate", type=Path, help="write the OCR calibration table here")
+    ap.add_argument("--json", action="store_true", help="print only the JSON object")
+    args = ap.parse_args()
+
+    from pipelines.synth.generate import generate_district
+    from pipelines.validate.decide import calibration_table
+
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="hocba-acc-") as tmp:
+        corpus = Path(tmp) / "corpus"
+        generate_district(corpus, schools=1, students=args.books, seed=args.seed,
+                          difficulty=args.difficulty, batch_size=40, workers=args.workers)
+        print(f"generated {args.books} students in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+        tables = run_corpus(corpus, Path(tmp) / "storage", args.workers)
+        result, joined = score(tables, corpus / "truth")
+        if args.calibrate:
+            # Calibrate on the fields that only confidence can stop: the others are
+            # flagged anyway, and their errors must not raise every threshold.
+            only_conf = joined["reasons"].map(lambda rs: set(rs) <= {"low_confidence"})
+            j = joined[(joined["truth"] != "") & only_conf].assign(correct=lambda x: x["right"])
+            args.calibrate.parent.mkdir(parents=True, exist_ok=True)
+            calibration_table(j).to_csv(args.calibrate, index=False)
+            print(f"calibration table written to {args.calibrate}", file=sys.stderr)
+    result = {"books": args.books, "difficulty": args.difficulty, "seed": args.seed, **result,
+              "seconds": tables["seconds"], "wall_s": round(time.perf_counter() - t0, 1)}
+    print(json.dumps(result, ensure_ascii=False, indent=None if args.json else 2))
+
+
+if __name__ == "__main__":
+    main()

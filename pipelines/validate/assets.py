@@ -1,0 +1,98 @@
+"""Validate assets: the roster, and per scan batch normalize → cross-check → match → decide."""
+
+import dagster as dg
+import pandas as pd
+
+from pipelines.partitions import scan_batches
+from pipelines.resources import StorageResource, table_out
+from pipelines.validate.stage import validate_batch
+
+VALIDATE_TABLES = ("normalized_records", "roster_matches", "field_decisions", "review_queue")
+
+
+@dg.asset(
+    group_name="validate", kinds={"python", "parquet"}, io_manager_key="io_manager",
+    description="The district's roster (sector-database CSV export), normalized for matching.",
+)
+def roster(roster_source: StorageResource) -> dg.Output[pd.DataFrame]:
+    from pipelines.validate.roster import read_roster
+
+    df = read_roster(roster_source.storage())
+    return dg.Output(df, metadata={
+        "rows": len(df),
+        "without_identifier": int(df["student_id"].isna().sum()),
+        "identifier_issues": int(df["identifier_issues"].map(len).gt(0).sum()),
+        "legacy_encoded": int((df["source_encoding"] != "unicode").sum()),
+    })
+
+
+@dg.multi_asset(
+    outs={name: table_out(name, "validate", {"python", "parquet"}) for name in VALIDATE_TABLES},
+    ins={"page_layouts": dg.AssetIn(), "field_readings": dg.AssetIn(), "page_images": dg.AssetIn(),
+         "roster": dg.AssetIn()},
+    partitions_def=scan_batches,
+    check_specs=[
+        dg.AssetCheckSpec("every_field_decided", asset="field_decisions", additional_deps=["field_readings"],
+                          description="Exactly one decision per field reading.", blocking=True),
+        dg.AssetCheckSpec("every_book_matched_or_explained", asset="roster_matches",
+                          description="Every book has one roster outcome.", blocking=True),
+        dg.AssetCheckSpec("flags_have_reasons", asset="field_decisions",
+                          description="A flagged field names why; an accepted one has no reason.",
+                          blocking=True),
+    ],
+)
+def validate_pages(
+    context: dg.AssetExecutionContext,
+    page_layouts: pd.DataFrame,
+    field_readings: pd.DataFrame,
+    page_images: pd.DataFrame,
+    roster: pd.DataFrame,
+):
+    """Typed values, rule cross-checks, roster matches and accept/flag per field."""
+    key = context.partition_key
+    r = validate_batch(field_readings, page_layouts, page_images, roster)
+    d = r.field_decisions
+    flagged = int((d["decision"] == "flag").sum())
+    context.log.info(f"validate {key}: {len(d)} fields, {flagged} flagged; books {r.outcomes()}")
+    yield dg.Output(r.normalized_records, output_name="normalized_records",
+                    metadata={"rows": len(r.normalized_records)})
+    yield dg.Output(r.roster_matches, output_name="roster_matches",
+                    metadata={"books": len(r.roster_matches), **r.outcomes()})
+    yield dg.Output(d, output_name="field_decisions", metadata={
+        "fields": len(d), "flagged": flagged,
+        "flag_rate": round(flagged / len(d), 4) if len(d) else 0.0,
+        "top_reasons": dg.MetadataValue.json(r.top_reasons()),
+    })
+    yield dg.Output(r.review_queue, output_name="review_queue", metadata={"open_items": len(r.review_queue)})
+
+    yield dg.AssetCheckResult(
+        check_name="every_field_decided", asset_key="field_decisions",
+        passed=len(d) == len(field_readings) and not d.duplicated(["page_id", "field_id"]).any(),
+        metadata={"readings": len(field_readings), "decisions": len(d)})
+    books = set(field_readings["book_ref"])
+    m = r.roster_matches
+    yield dg.AssetCheckResult(
+        check_name="every_book_matched_or_explained", asset_key="roster_matches",
+        passed=set(m["book_ref"]) == books and m["book_ref"].is_unique,
+        metadata={"books": len(books), "matches": len(m)})
+    reasons_n = d["reasons"].map(len)
+    bad = int(((d["decision"] == "flag") & (reasons_n == 0)).sum()
+              + ((d["decision"] == "accept") & (reasons_n > 0)).sum())
+    yield dg.AssetCheckResult(check_name="flags_have_reasons", asset_key="field_decisions",
+                              passed=bad == 0, metadata={"inconsistent": bad})
+
+
+@dg.asset(
+    group_name="validate", kinds={"python", "parquet"}, io_manager_key="io_manager",
+    partitions_def=scan_batches,
+    ins={"field_decisions": dg.AssetIn(), "normalized_records": dg.AssetIn(),
+         "roster_matches": dg.AssetIn()},
+    description="Final values of every book with no open review, tied to its roster student.",
+)
+def accepted_records(field_decisions: pd.DataFrame, normalized_records: pd.DataFrame,
+                     roster_matches: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    from pipelines.validate.queue import accepted_records as build
+    from pipelines.validate.stage import matches_from_frame
+
+    df = build(field_decisions, normalized_records, matches_from_frame(roster_matches))
+    return dg.Output(df, metadata={"rows": len(df), "books": int(df["book_ref"].nunique())})

@@ -1,0 +1,64 @@
+"""Threshold calibration and the accept/flag decision with its reasons."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipelines.validate.decide import ABOVE_ANY, calibration_table, decide, thresholds
+from pipelines.validate.normalize import normalize_field
+from pipelines.validate.roster import Match
+from pipelines.validate.rules import RuleFailure
+
+
+def test_threshold_is_the_lowest_bin_meeting_the_target():
+    # 3000 right fields at 0.99, 1000 at 0.95 with 1 wrong, 100 at 0.5 with 40 wrong.
+    rows = ([("score", 0.995, True)] * 3000 + [("score", 0.955, True)] * 999 + [("score", 0.955, False)]
+            + [("score", 0.5, True)] * 60 + [("score", 0.5, False)] * 40 + [("name", 0.99, True)] * 50)
+    j = pd.DataFrame(rows, columns=["field_type", "confidence", "correct"])
+    table = calibration_table(j)
+    assert set(table.columns) == {"field_type", "conf_bin", "fields", "errors"}
+    t = thresholds(table, target=0.001, floor=0.5)
+    assert t["score"] == 0.95  # (1+1)/(4000+1) = 0.0005 holds; adding the 0.5 bin does not
+    assert t["name"] == ABOVE_ANY  # 50 fields cannot vouch for 1 in 1000
+    assert thresholds(table, target=0.05, floor=0.5)["name"] == 0.99
+
+
+def _records(rows):
+    return pd.DataFrame([{"batch_id": "b", "book_ref": "B1", "page_id": p, "field_id": f, "field_type": t,
+                          "confidence": c} for p, f, t, c in rows])
+
+
+def test_reasons():
+    rows = [("p1", "scores.toan.hk1", "score", 0.99), ("p1", "scores.toan.hk2", "score", 0.99),
+            ("p1", "scores.toan.ca_nam", "score", 0.99), ("p1", "absences", "integer", 0.4),
+            ("p1", "award", "free_text", 1.0), ("p0", "full_name", "name", 0.99),
+            ("p1", "results.ca_nam.hoc_luc", "grade_enum", 0.99)]
+    typed = {("p1", "scores.toan.hk1"): normalize_field("score", "6,0"),
+             ("p1", "scores.toan.hk2"): normalize_field("score", "80"),  # repaired to 8,0
+             ("p1", "scores.toan.ca_nam"): normalize_field("score", "9,9"),
+             ("p1", "absences"): normalize_field("integer", "3"),
+             ("p1", "award"): normalize_field("free_text", ""),
+             ("p0", "full_name"): normalize_field("name", "Mai Kim Mai"),
+             ("p1", "results.ca_nam.hoc_luc"): normalize_field("grade_enum", "Giỏi", "hoc_luc")}
+    fail = RuleFailure("year_average", (("p1", "scores.toan.hk1"), ("p1", "scores.toan.hk2"),
+                                        ("p1", "scores.toan.ca_nam")), "…")
+    d = decide(_records(rows), typed, [fail], {"B1": Match("B1", "matched_with_differences", "0" * 12)},
+               {"p0": "ok", "p1": "ok"}, thresholds_by_type={"score": 0.9, "integer": 0.9, "free_text": 0.9,
+                                                              "name": 0.9, "grade_enum": 0.9})
+    r = dict(zip(d["field_id"], d["reasons"], strict=True))
+    assert r["scores.toan.hk1"] == ["rule:year_average"]
+    assert r["scores.toan.hk2"] == ["repaired", "rule:year_average"]  # the failed rule does not corroborate
+    assert r["absences"] == ["low_confidence"]
+    assert r["award"] == []  # an empty box, nothing read: accepted as empty
+    assert r["full_name"] == ["roster_matched_with_differences"]
+    assert (d["decision"] == "flag").sum() == 5 and set(d.loc[d["decision"] == "accept", "field_id"]) == {
+        "award", "results.ca_nam.hoc_luc"}
+
+
+def test_a_repaired_score_corroborated_by_the_year_average_is_accepted():
+    rows = [("p1", f"scores.toan.{k}", "score", 0.99) for k in ("hk1", "hk2", "ca_nam")]
+    typed = {("p1", "scores.toan.hk1"): normalize_field("score", "6,0"),
+             ("p1", "scores.toan.hk2"): normalize_field("score", "75"),
+             ("p1", "scores.toan.ca_nam"): normalize_field("score", "7,0")}
+    d = decide(_records(rows), typed, [], {}, {"p1": "ok"}, thresholds_by_type={"score": 0.9})
+    assert (d["decision"] == "accept").all(), d
