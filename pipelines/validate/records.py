@@ -71,8 +71,10 @@ def typed_value(field_type: str, n: Normalized) -> object:
     """The value the rules compare: numbers for scores/integers/years, dates, else the text."""
     if n.value is None:
         return None
-    if field_type in ("score", "integer", "school_year", "class_name"):
-        return n.number if field_type in ("score", "integer") else n.value
+    if field_type in ("score", "integer"):
+        return n.number
+    if field_type == "school_year":  # the start year, as the rules compare years
+        return int(n.number) if n.number is not None else None
     if field_type == "date":
         return n.date
     return n.value
@@ -93,9 +95,6 @@ def books(records: pd.DataFrame, typed: dict) -> Iterator[BookPages]:
         for (pid, tid), pg in g.groupby(["page_id", "template_id"], sort=False):
             values = {f: typed_value(ft, typed[(pid, f)])
                       for f, ft in zip(pg["field_id"], pg["field_type"], strict=True)}
-            for f, ft in zip(pg["field_id"], pg["field_type"], strict=True):
-                if ft == "school_year" and typed[(pid, f)].number is not None:
-                    values[f] = int(typed[(pid, f)].number)
             tpl = templates().get(tid)
             if tpl is None:
                 continue

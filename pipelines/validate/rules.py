@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -33,6 +32,7 @@ from pipelines.contracts import (
 from pipelines.contracts.rules import Subject, year_average_spec
 from pipelines.domain import grading
 from pipelines.domain import identifier as ident
+from pipelines.validate.text import loose_key
 
 FieldRef = tuple[str, str]  # (page_id, field_id)
 
@@ -357,22 +357,13 @@ def _age_for_grade(identity: IdentityValues, years: Sequence[YearValues]) -> Ite
                               f"{usual + cfg.min_delta}-{usual + cfg.max_delta}")
 
 
-def _name_key(name: str) -> str:
-    """Comparison key of a name: NFC, diacritics dropped (đ as d), casefolded, spaces
-    collapsed. Old and new tone placement (Hoà/Hòa) and marks lost in OCR (quyết/quyet)
-    read alike; a different name does not. The check is about whose page this is."""
-    decomposed = unicodedata.normalize("NFD", unicodedata.normalize("NFC", name))
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(bare.replace("đ", "d").replace("Đ", "D").casefold().split())
-
-
 def _same_name(identity: IdentityValues, years: Sequence[YearValues]) -> Iterator[RuleFailure]:
     name = _text(identity.values.get("full_name"))
     if name is None:
         return
     for y in years:
         other = _text(y.values.get("full_name"))
-        if other is not None and _name_key(other) != _name_key(name):
+        if other is not None and loose_key(other) != loose_key(name):
             yield RuleFailure("identity_consistent",
                               ((identity.page_id, "full_name"), (y.page_id, "full_name")),
                               f"Họ tên '{other}' on {y.page_id} ≠ '{name}' on the identity page")
