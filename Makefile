@@ -10,7 +10,8 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 export OMP_THREAD_LIMIT := 1
 
 SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd poppler-utils \
-	xmlsec1 fonts-dejavu-core python3 python3-venv ca-certificates
+	xmlsec1 fonts-dejavu-core python3 python3-venv ca-certificates \
+	chromium chromium-driver
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 # The first Python 3.11/3.12 that actually runs (pyenv shims may exist without a version behind them).
@@ -21,12 +22,13 @@ ifeq ($(PYTHON),)
 $(error Need Python 3.11 or 3.12 (Debian 12 / Ubuntu 22.04+ have it as python3))
 endif
 
-.PHONY: help setup system env demo test test-fast lint format ui clean
+.PHONY: help setup system env demo test test-fast lint format ui serve clean
 
 help:
 	@echo "make demo   — set up and run the pipeline on a generated sample district"
 	@echo "make test   — set up, lint and run the tests"
 	@echo "make ui     — Dagster UI + daemon (sensors, backfills) at http://127.0.0.1:3000"
+	@echo "make serve  — the review console at http://127.0.0.1:8000 beside the Dagster UI"
 
 setup: system env
 
@@ -62,6 +64,9 @@ format: env
 
 ui: setup
 	$(UV) run --frozen --no-sync hocba ui
+
+serve: setup
+	$(UV) run --frozen --no-sync hocba serve
 
 clean:
 	rm -rf .venv .tools .pytest_cache .ruff_cache

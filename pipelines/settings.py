@@ -34,6 +34,20 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default: SQLite at HOCBA_HOME/hocba.db"
     )
     workers: int = Field(default=0, description="Worker processes for per-page work; 0 = one per core")
+    review_claim_ttl_s: int = Field(
+        default=900, description="A reviewer's claim on an item expires after this many seconds"
+    )
+    review_second_identity: bool = Field(
+        default=False,
+        description="Identity fields (name, birth date, identifier) need two agreeing independent entries",
+    )
+    session_secret: str | None = Field(
+        default=None,
+        description="Key signing the console's session cookies; default: a random key kept in "
+        "HOCBA_HOME/console.key",
+    )
+    console_host: str = Field(default="127.0.0.1", description="Address the review console listens on")
+    console_port: int = Field(default=8000, description="Port of the review console")
     tessdata: Path | None = Field(
         default=None,
         description="Tesseract tessdata folder (eng, vie, osd); default: the system one",
