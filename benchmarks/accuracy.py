@@ -76,7 +76,7 @@ def score(tables: dict, truth_dir: Path) -> tuple[dict, pd.DataFrame]:
     # truth must be read blank.
     j["right"] = [
         (normalize_value_for_compare(ft, t) == (v if v is not None else normalize_value_for_compare(ft, x)))
-        if t else (v is None and not (x or "").strip())
+        if t else (pd.isna(v) and not (x if isinstance(x, str) else "").strip())
         for ft, t, v, x in zip(j["field_type"], j["truth"], j["value"], j["text"], strict=True)
     ]
     d = tables["field_decisions"]
@@ -113,6 +113,26 @@ def score(tables: dict, truth_dir: Path) -> tuple[dict, pd.DataFrame]:
     return result, j
 
 
+def revalidate(kept: Path) -> dict:
+    """Validate a kept run's OCR tables again and score it: for tuning validate without OCR."""
+    from pipelines.storage import Storage
+    from pipelines.validate.roster import read_roster
+    from pipelines.validate.stage import validate_batch
+
+    tables = {n: pd.read_pickle(kept / f"{n}.pkl") for n in ("page_images", "page_layouts", "field_readings")}
+    roster = read_roster(Storage(str(kept / "corpus" / "roster.csv")))
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for _, fr in tables["field_readings"].groupby("batch_id"):
+        pages = set(fr["page_id"])
+        v = validate_batch(fr, tables["page_layouts"][tables["page_layouts"]["page_id"].isin(pages)],
+                           tables["page_images"], roster)
+        parts.setdefault("roster_matches", []).append(v.roster_matches)
+        parts.setdefault("field_decisions", []).append(v.field_decisions)
+    tables.update({k: pd.concat(v, ignore_index=True) for k, v in parts.items()})
+    result, _ = score(tables, kept / "corpus" / "truth")
+    return {"revalidated": str(kept), **result}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--books", type=int, default=20)
@@ -121,19 +141,33 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--calibrate", type=Path, help="write the OCR calibration table here")
     ap.add_argument("--json", action="store_true", help="print only the JSON object")
+    ap.add_argument("--keep", type=Path, help="keep the corpus and the stage tables in this folder")
+    ap.add_argument("--revalidate", type=Path,
+                    help="a --keep folder: validate and score its OCR tables again (no new corpus, no OCR)")
     args = ap.parse_args()
 
     from pipelines.synth.generate import generate_district
     from pipelines.validate.decide import calibration_table
 
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="hocba-acc-") as tmp:
+    if args.revalidate:
+        result = revalidate(args.revalidate)
+        print(json.dumps({**result, "wall_s": round(time.perf_counter() - t0, 1)}, ensure_ascii=False,
+                         indent=None if args.json else 2))
+        return
+    with tempfile.TemporaryDirectory(prefix="hocba-acc-") as tmp_dir:
+        tmp = args.keep or Path(tmp_dir)
         corpus = Path(tmp) / "corpus"
         generate_district(corpus, schools=1, students=args.books, seed=args.seed,
                           difficulty=args.difficulty, batch_size=40, workers=args.workers)
         print(f"generated {args.books} students in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
         tables = run_corpus(corpus, Path(tmp) / "storage", args.workers)
         result, joined = score(tables, corpus / "truth")
+        if args.keep:
+            for name, df in tables.items():
+                if isinstance(df, pd.DataFrame):
+                    df.to_pickle(Path(tmp) / f"{name}.pkl")
+            joined.to_pickle(Path(tmp) / "joined.pkl")
         if args.calibrate:
             # Calibrate on the fields that only confidence can stop: the others are
             # flagged anyway, and their errors must not raise every threshold.

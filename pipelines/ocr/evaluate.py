@@ -31,11 +31,15 @@ def join_truth(
     another template than its true one (or not at all) find no truth per field and
     are left out: count those from page_layouts.
     """
-    pi = page_images[["page_id", "file_path", "page_index"]].copy()
+    pi = page_images[["page_id", "batch_id", "file_path", "page_index"]].copy()
     pi["file"] = pi["file_path"].map(lambda p: p.rsplit("/", 1)[-1])
-    tp = truth_pages[["file", "page_index", "book_ref", "book_page_no"]].rename(
+    # File names repeat across batches (every scanner starts at SCAN_0001): key by batch too.
+    t = truth_pages.astype({"district": str, "school": str, "batch": str})
+    tp = t.assign(batch_id=t["district"] + "/" + t["school"] + "/" + t["batch"])
+    tp = tp[["batch_id", "file", "page_index", "book_ref", "book_page_no"]].rename(
         columns={"book_ref": "true_book_ref", "book_page_no": "true_page_no"})
-    pages = pi.merge(tp, on=["file", "page_index"], how="inner")[["page_id", "true_book_ref", "true_page_no"]]
+    pages = pi.merge(tp, on=["batch_id", "file", "page_index"], how="inner")[
+        ["page_id", "true_book_ref", "true_page_no"]]
     r = readings.merge(pages, on="page_id", how="inner")
     t = truth_fields.rename(columns={"text": "truth", "book_ref": "true_book_ref",
                                      "book_page_no": "true_page_no"})[

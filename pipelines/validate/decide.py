@@ -14,6 +14,7 @@ from functools import cache
 from typing import Literal
 
 import pandas as pd
+from pydantic import Field
 
 from pipelines.contracts import CONTRACTS_DIR
 from pipelines.contracts.loader import Strict, load
@@ -33,6 +34,7 @@ class DecisionRules(Strict):
     min_threshold: float
     flag_repaired: bool
     identity_fields: tuple[str, ...]
+    calibration_pools: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
 
 @cache
@@ -53,22 +55,34 @@ def calibration_table(joined: pd.DataFrame) -> pd.DataFrame:
     return t.reset_index().astype({"fields": int, "errors": int})
 
 
-def thresholds(table: pd.DataFrame, target: float, floor: float) -> dict[str, float]:
-    """Per type: the lowest bin edge whose fields at or above it have a smoothed error
-    rate (errors + 1) / (fields + 1) within ``target``; ``ABOVE_ANY`` when none does."""
-    out: dict[str, float] = {}
-    for ftype, g in table.groupby("field_type"):
-        g = g.sort_values("conf_bin", ascending=False)
-        fields = g["fields"].cumsum()
-        errors = g["errors"].cumsum()
-        ok = ((errors + 1) / (fields + 1) <= target).to_numpy()
-        edges = g["conf_bin"].to_numpy()
-        best = ABOVE_ANY
-        for k in range(len(g)):  # walk down while the cumulative rate holds
-            if ok[k]:
-                best = float(edges[k])
-        out[str(ftype)] = max(best, floor) if best != ABOVE_ANY else ABOVE_ANY
-    return out
+def _threshold(g: pd.DataFrame, target: float) -> float:
+    """The lowest bin edge whose fields at or above it have a smoothed error rate
+    (errors + 1) / (fields + 1) within ``target``; ``ABOVE_ANY`` when none does."""
+    g = g.groupby("conf_bin")[["fields", "errors"]].sum().sort_index(ascending=False)
+    ok = ((g["errors"].cumsum() + 1) / (g["fields"].cumsum() + 1) <= target).to_numpy()
+    return float(g.index[ok].min()) if ok.any() else ABOVE_ANY
+
+
+def thresholds(table: pd.DataFrame, target: float, floor: float,
+               pools: Mapping[str, Iterable[str]] | None = None) -> dict[str, float]:
+    """Per type, the calibrated threshold (at least ``floor``); a type its own fields cannot
+    vouch for borrows its pool's, if its own fields at or above it meet ``target`` unsmoothed."""
+    out = {str(t): _threshold(g, target) for t, g in table.groupby("field_type")}
+    for members in (pools or {}).values():
+        members = [m for m in members if m in out]
+        pooled = _threshold(table[table["field_type"].isin(members)], target)
+        if pooled == ABOVE_ANY:
+            continue
+        for m in members:
+            if out[m] != ABOVE_ANY:
+                continue
+            own = table[(table["field_type"] == m) & (table["conf_bin"] >= pooled)]
+            wrong = own[own["errors"] > 0]["conf_bin"]
+            if own["errors"].sum() <= target * own["fields"].sum():
+                out[m] = pooled
+            elif (own["conf_bin"] > wrong.max()).any():  # above its own last error bin
+                out[m] = float(own.loc[own["conf_bin"] > wrong.max(), "conf_bin"].min())
+    return {t: (max(v, floor) if v != ABOVE_ANY else ABOVE_ANY) for t, v in out.items()}
 
 
 @cache
@@ -77,7 +91,8 @@ def calibrated_thresholds() -> dict[str, float]:
     path = CONTRACTS_DIR / rules.calibration
     if not path.exists():  # no calibration yet: trust nothing
         return {}
-    return thresholds(pd.read_csv(path), rules.target_error_rate, rules.min_threshold)
+    return thresholds(pd.read_csv(path), rules.target_error_rate, rules.min_threshold,
+                      rules.calibration_pools)
 
 
 # --- decisions ---------------------------------------------------------------------

@@ -86,12 +86,16 @@ class BookPages:
     school_code: str | None
     identity: IdentityValues | None
     years: list[YearValues]
+    names: list[tuple[float, str]]  # (confidence, normalized name) of every page's full_name
 
 
 def books(records: pd.DataFrame, typed: dict) -> Iterator[BookPages]:
     """Each book's identity page and year pages as the rule checks take them."""
     for book_ref, g in records.groupby("book_ref", sort=True):
         identity, years = None, []
+        names = [(float(c), typed[(p, "full_name")].value)
+                 for p, f, c in zip(g["page_id"], g["field_id"], g["confidence"], strict=True)
+                 if f == "full_name" and typed[(p, f)].value]
         for (pid, tid), pg in g.groupby(["page_id", "template_id"], sort=False):
             values = {f: typed_value(ft, typed[(pid, f)])
                       for f, ft in zip(pg["field_id"], pg["field_type"], strict=True)}
@@ -106,14 +110,14 @@ def books(records: pd.DataFrame, typed: dict) -> Iterator[BookPages]:
         batch = str(g["batch_id"].iloc[0])
         parts = batch.split("/")
         yield BookPages(book_ref, parts[1] if len(parts) >= 3 else None, identity,
-                        sorted(years, key=lambda y: (y.school_year or 0, y.page_id)))
+                        sorted(years, key=lambda y: (y.school_year or 0, y.page_id)), names)
 
 
 def book_identity(book: BookPages) -> BookIdentity:
-    """What the book says about its student: the identity page, else a year page's name."""
+    """What the book says about its student. The name is the most confident of the pages'
+    readings: a handwritten identity page often reads worse than a printed year page."""
     v = book.identity.values if book.identity else {}
-    name = v.get("full_name") or next((y.values.get("full_name") for y in book.years
-                                       if y.values.get("full_name")), None)
+    name = max(book.names)[1] if book.names else None
     birth = v.get("birth_date")
     return BookIdentity(
         book_ref=book.book_ref, school_code=book.school_code,

@@ -188,8 +188,14 @@ class Roster:
             return Match(book.book_ref, "ambiguous", None, round(best, 4), [],
                          [self._label(j) for j in close], issues)
         diff = self._differences(book, i)
-        if book.student_id != self.rows.at[i, "student_id"]:
+        # Books from before the 12-digit identifier have none: only a different one is a
+        # difference; a roster row without one cannot confirm the student either.
+        theirs = self.rows.at[i, "student_id"]
+        if not theirs or (book.student_id and book.student_id != theirs):
             diff = ["identifier", *diff]
+        if not diff:
+            return Match(book.book_ref, "matched", self.rows.at[i, "student_id"], round(best, 4), [], [],
+                         issues)
         return Match(book.book_ref, "matched_with_differences", self.rows.at[i, "student_id"],
                      round(best, 4), diff, [], issues)
 

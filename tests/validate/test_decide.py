@@ -23,6 +23,20 @@ def test_threshold_is_the_lowest_bin_meeting_the_target():
     assert thresholds(table, target=0.05, floor=0.5)["name"] == 0.99
 
 
+def test_a_small_type_borrows_its_pools_threshold_but_not_past_its_own_errors():
+    rows = ([("score", 0.995, True)] * 3000 + [("score", 0.905, True)] * 1000
+            + [("date", 0.995, True)] * 80 + [("date", 0.925, True)] * 20
+            + [("integer", 0.995, True)] * 60 + [("integer", 0.955, False)] + [("integer", 0.915, True)] * 9
+            + [("name", 0.995, True)] * 100)
+    table = calibration_table(pd.DataFrame(rows, columns=["field_type", "confidence", "correct"]))
+    alone = thresholds(table, target=0.001, floor=0.5)
+    assert alone["date"] == alone["integer"] == ABOVE_ANY  # 100 and 70 fields: too few alone
+    t = thresholds(table, target=0.001, floor=0.5, pools={"digits": ["score", "date", "integer"]})
+    assert t["score"] == 0.9 and t["date"] == 0.9  # the pool's 4170 fields vouch at 0.90
+    assert t["integer"] == 0.99  # its own error at 0.95 keeps it above that bin
+    assert t["name"] == ABOVE_ANY  # not in a pool
+
+
 def _records(rows):
     return pd.DataFrame([{"batch_id": "b", "book_ref": "B1", "page_id": p, "field_id": f, "field_type": t,
                           "confidence": c} for p, f, t, c in rows])

@@ -48,7 +48,12 @@ def test_identifier_match_with_a_different_name_lists_it(roster):
 def test_fuzzy_match_without_identifier(roster):
     m = roster.match(BookIdentity("B2", "S1", None, "Mai Kim Mai", dt.date(2003, 2, 18), "female"))
     assert m.outcome == "matched_with_differences" and m.student_id is None  # roster has no id either
+    # A book from before the identifier existed, equal on name, birth date and gender: clean.
     m = roster.match(BookIdentity("B3", "S1", None, "Nguyễn Xuân Lâm", dt.date(2000, 8, 26), "male"))
+    assert (m.outcome, m.student_id, m.differing_fields) == ("matched", "015200349627", [])
+    # One that carries an identifier the roster does not know: found by name, the identifier differs.
+    m = roster.match(BookIdentity("B3", "S1", "015200349620", "Nguyễn Xuân Lâm", dt.date(2000, 8, 26),
+                                  "male"))
     assert (m.outcome, m.student_id, m.differing_fields) == ("matched_with_differences", "015200349627",
                                                              ["identifier"])
 
