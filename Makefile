@@ -47,7 +47,7 @@ env: .venv/.synced
 	@touch $@
 
 demo: setup
-	$(UV) run --frozen --no-sync hocba demo
+	$(UV) run --frozen --no-sync hocba demo --simulate-review
 
 test: setup
 	$(UV) run --frozen --no-sync ruff check .

@@ -67,12 +67,16 @@ def synth(out_dir: Path, schools: int, students: int, seed: int, difficulty: str
               show_default=True)
 @click.option("--fresh/--keep", default=True, show_default=True,
               help="Start from an empty HOCBA_HOME/demo folder.")
-def demo(schools: int, students: int, seed: int, difficulty: str, fresh: bool) -> None:
+@click.option("--simulate-review", is_flag=True,
+              help="A SIMULATED reviewer answers the flagged fields of every batch but the last from "
+              "the synthetic ground truth (labelled as such in the audit log); the last batch is left "
+              "for you in the console.")
+def demo(schools: int, students: int, seed: int, difficulty: str, fresh: bool, simulate_review: bool) -> None:
     """Generate a sample district and run the pipeline on it through Dagster."""
     from pipelines.demo import run_demo
 
     run_demo(schools=schools, students=students, seed=seed, difficulty=difficulty, fresh=fresh,
-             echo=click.echo)
+             simulate_review=simulate_review, echo=click.echo)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -93,6 +97,106 @@ def ui(dagster_args: tuple[str, ...]) -> None:
     if dagster is None:
         raise ConfigError("the `dagster` command is not installed in this environment: run `make setup`")
     os.execv(dagster, [dagster, "dev", "-w", str(workspace), *dagster_args])
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on [default: setting console_host].")
+@click.option("--port", type=int, default=None, help="Port [default: setting console_port].")
+@click.option("--https-only", is_flag=True,
+              help="Session cookies only over HTTPS (behind a TLS-terminating proxy).")
+def serve(host: str | None, port: int | None, https_only: bool) -> None:
+    """Start the review console, where reviewers correct the flagged fields in a browser."""
+    import uvicorn
+
+    from pipelines.review.app import create_app
+    from pipelines.settings import get_settings
+
+    settings = get_settings()
+    host = host or settings.console_host
+    port = port if port is not None else settings.console_port
+    app = create_app(https_only=https_only)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Bảng duyệt / review console: http://{shown}:{port}/")
+    click.echo("Tài khoản / accounts: `hocba user add …`; dừng / stop: Ctrl+C", err=True)
+    # Access logs carry method, path and status only: paths hold numeric ids, never field values.
+    uvicorn.run(app, host=host, port=port, proxy_headers=True, server_header=False, log_level="info")
+
+
+@main.group()
+def user() -> None:
+    """Accounts of the review console (reviewers, data teams, admins)."""
+
+
+def _review_db(database_url: str | None):
+    from pipelines.review.db import database
+
+    return database(database_url)
+
+
+_database_url = click.option(
+    "--database-url", default=None, metavar="URL",
+    help="SQLAlchemy URL of the console's database [default: setting database, SQLite in HOCBA_HOME].")
+# The password comes from a hidden prompt (asked twice) or HOCBA_PASSWORD, for scripts; a value given
+# with --password is visible to other users of the machine (ps, shell history).
+_password = click.option(
+    "--password", envvar="HOCBA_PASSWORD", prompt="Mật khẩu / password", hide_input=True,
+    confirmation_prompt=True, show_envvar=True,
+    help="Better left out: asked for at a prompt, or taken from HOCBA_PASSWORD.")
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["reviewer", "data_team", "admin"]), required=True)
+@click.option("--scope", required=True, metavar="district:CODE|school:CODE|all",
+              help="Items the account may see and review; only admins may have 'all'.")
+@_password
+@_database_url
+def user_add(username: str, role: str, scope: str, password: str, database_url: str | None) -> None:
+    """Create an account."""
+    from pipelines.review.auth import add_user
+
+    u = add_user(_review_db(database_url), username, password, role, scope)
+    click.echo(f"Đã tạo tài khoản #{u.id} ({u.role}, {scope.strip()}).")
+
+
+@user.command("list")
+@_database_url
+def user_list(database_url: str | None) -> None:
+    """List the accounts."""
+    from pipelines.review.auth import list_users
+
+    users = list_users(_review_db(database_url))
+    rows = [("id", "username", "role", "scope", "active", "created")]
+    for u in users:
+        scope = "all" if u.scope_kind == "all" else f"{u.scope_kind}:{u.scope_code}"
+        rows.append((str(u.id), u.username, u.role, scope, "yes" if u.active else "no",
+                     f"{u.created_at:%Y-%m-%d}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+@user.command("passwd")
+@click.argument("username")
+@_password
+@_database_url
+def user_passwd(username: str, password: str, database_url: str | None) -> None:
+    """Set an account's password."""
+    from pipelines.review.auth import set_password
+
+    u = set_password(_review_db(database_url), username, password)
+    click.echo(f"Đã đổi mật khẩu tài khoản #{u.id}.")
+
+
+@user.command("deactivate")
+@click.argument("username")
+@_database_url
+def user_deactivate(username: str, database_url: str | None) -> None:
+    """Lock an account: it can no longer log in; its history stays."""
+    from pipelines.review.auth import deactivate
+
+    u = deactivate(_review_db(database_url), username)
+    click.echo(f"Đã khóa tài khoản #{u.id}.")
 
 
 def _progress(label: str):

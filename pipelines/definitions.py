@@ -9,14 +9,17 @@ import dagster as dg
 from pipelines.ingest import definitions as ingest
 from pipelines.ocr import definitions as ocr
 from pipelines.resources import default_resources
+from pipelines.review import definitions as review
 from pipelines.validate import definitions as validate
 
 # What the inbox sensor runs for a new batch: every per-batch stage, in asset order.
 scan_batch_job = dg.define_asset_job(
     "scan_batch_job",
     # The roster is unpartitioned (one per district): materialized on its own (roster_job).
-    selection=dg.AssetSelection.groups("ingest", "ocr", "validate") - dg.AssetSelection.assets("roster"),
-    description="Everything one scan batch goes through before review: ingest, OCR, validate.",
+    selection=dg.AssetSelection.groups("ingest", "ocr", "validate", "review")
+    - dg.AssetSelection.assets("roster"),
+    description="Everything one scan batch goes through: ingest, OCR, validate, its flagged fields "
+    "into the review database, and the records of the books with nothing to review.",
 )
 
 
@@ -26,6 +29,7 @@ def build_defs() -> dg.Definitions:
         ingest.defs,
         ocr.defs,
         validate.defs,
+        review.defs,
         dg.Definitions(
             jobs=[scan_batch_job],
             resources=default_resources(),

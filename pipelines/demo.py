@@ -19,7 +19,8 @@ from pipelines.settings import get_settings
 from pipelines.storage import Storage
 
 MARKER = "HOCBA_DEMO_HOME"
-STAGES = [("ingest", "ingest_job"), ("ocr", "ocr_job"), ("validate", "validate_job")]
+STAGES = [("ingest", "ingest_job"), ("ocr", "ocr_job"), ("validate", "validate_job"),
+          ("review", "review_job")]
 
 
 def _prepare_home(home: Path, fresh: bool) -> None:
@@ -36,7 +37,7 @@ def _prepare_home(home: Path, fresh: bool) -> None:
 
 
 def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: bool,
-             echo: Callable[[str], None] = print) -> dict:
+             simulate_review: bool = False, echo: Callable[[str], None] = print) -> dict:
     from pipelines.dagster_home import instance as get_instance
     from pipelines.definitions import build_defs
     from pipelines.runner import discover_batches, import_roster, run_all
@@ -49,7 +50,7 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
     t_all = time.perf_counter()
 
     echo(f"hocba demo — HOCBA_HOME={home}")
-    steps = 2 + len(STAGES)
+    steps = 3 + len(STAGES)
     echo(f"[1/{steps}] Generating a sample district ({schools} schools × {students} students, "
          f"{difficulty}, seed {seed}) …")
     t0 = time.perf_counter()
@@ -86,11 +87,18 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
             ),
         )
         timings[stage] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    echo(f"[{steps}/{steps}] Review: " + ("a SIMULATED reviewer answers from the ground truth …"
+                                         if simulate_review else "the flagged fields wait in the console"))
+    review = demo_review(defs, instance, keys, synth_dir / "truth", simulate_review)
+    outcomes += review.pop("runs")
+    timings["review"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_all
 
     report = summarize(Storage(settings.storage_root), keys)
     report["ocr"] = summarize_ocr(Storage(settings.storage_root), keys, synth_dir / "truth")
     report["validate"] = summarize_validate(Storage(settings.storage_root), keys)
+    report["review"] = review
     report["runs_failed"] = [o.partition_key for o in outcomes if not o.success]
     report["checks_failed"] = sorted({c for o in outcomes for c in o.failed_checks})
     report["seconds"] = {k: round(v, 1) for k, v in timings.items()}
@@ -98,6 +106,41 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
     report["defects_injected"] = {str(k): int(v) for k, v in defects["defect"].value_counts().items()}
     print_report(report, echo, home=home, storage=settings.storage_root)
     return report
+
+
+DEMO_USER = "demo"
+
+
+def demo_review(defs, instance, keys: list[str], truth_dir: Path, simulate: bool) -> dict:
+    """The console's demo login, and with ``simulate`` the loop closed for all batches but the last.
+
+    The demo login is a reviewer of the sample district with a fresh random password."""
+    import secrets
+
+    from pipelines.review.auth import add_user, get_user_by_name, set_password
+    from pipelines.review.db import database
+    from pipelines.review.simulate import simulate_review
+    from pipelines.review.store import batch_counts
+    from pipelines.runner import finished_reviews, run_all
+
+    settings = get_settings()
+    engine = database(settings.database)
+    password = secrets.token_urlsafe(9)
+    district = keys[0].split("/")[0] if keys else "demo"
+    if get_user_by_name(engine, DEMO_USER):
+        set_password(engine, DEMO_USER, password)
+    else:
+        add_user(engine, DEMO_USER, password, "reviewer", f"district:{district}")
+    out: dict = {"user": DEMO_USER, "password": password, "scope": f"district:{district}", "runs": [],
+                 "simulated": None, "left_for_you": keys[-1:] if simulate else keys}
+    if simulate and len(keys) > 1:
+        sim = simulate_review(engine, Storage(settings.storage_root), truth_dir, keys[:-1])
+        out["simulated"] = sim.to_dict()
+        out["runs"] = run_all(defs, instance, "accepted_records_job", finished_reviews(defs, instance))
+    counts = batch_counts(engine)
+    out["open_items"] = sum(counts.get(k, {}).get("open", 0) for k in keys)
+    out["url"] = f"http://{settings.console_host}:{settings.console_port}/"
+    return out
 
 
 def summarize(storage: Storage, keys: list[str]) -> dict:
@@ -157,7 +200,9 @@ def summarize_validate(storage: Storage, keys: list[str]) -> dict:
         "flagged": int((d["decision"] == "flag").sum()),
         "top_reasons": {str(k): int(v) for k, v in reasons.value_counts().head(6).items()},
         "roster": {str(k): int(v) for k, v in m["outcome"].value_counts().items()},
-        "books_accepted": int(a["book_ref"].nunique()) if len(a) else 0,
+        "books_accepted": int(a.groupby("book_ref")["source"].apply(lambda s: (s == "auto").all()).sum())
+        if len(a) else 0,
+        "books_accepted_final": int(a["book_ref"].nunique()) if len(a) else 0,
     }
 
 
@@ -198,6 +243,14 @@ def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: s
              + ", ".join(f"{k} {v}" for k, v in val["top_reasons"].items()))
         echo("roster             " + ", ".join(f"{k} {v}" for k, v in sorted(val["roster"].items()))
              + f"; books accepted without review: {val['books_accepted']}")
+    rv = r.get("review")
+    if rv and rv["simulated"]:
+        s = rv["simulated"]
+        echo(f"review (SIMULATED) {s['confirmed']} confirmed, {s['corrected']} corrected, {s['illegible']} "
+             f"need the paper book; left for you in the console: {', '.join(rv['left_for_you'])}")
+    if val:
+        echo(f"books accepted     {val['books_accepted_final']} of {r['books']} "
+             f"(with reviews; the rest have open reviews or no roster student)")
     injected = r.get("defects_injected", {})
     if injected:
         echo("defects injected   " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items()))
@@ -215,3 +268,7 @@ def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: s
     echo(f"  quarantined files  {storage}/quarantine/")
     echo(f"  ground truth       {home}/synth/truth/")
     echo("  Dagster UI         make ui   (then http://127.0.0.1:3000)")
+    rv = r.get("review")
+    if rv:
+        echo(f"  review console     make serve   (then {rv['url']}); login {rv['user']} / {rv['password']} "
+             f"(reviewer, {rv['scope']}); {rv['open_items']} fields open")

@@ -48,6 +48,17 @@ class InboxResource(dg.ConfigurableResource):
         return keys
 
 
+class ReviewDatabaseResource(dg.ConfigurableResource):
+    """The review database (SQLAlchemy URL): review items, decisions, users, audit log."""
+
+    url: str
+
+    def engine(self):
+        from pipelines.review.db import database
+
+        return database(self.url)
+
+
 class RunSettingsResource(dg.ConfigurableResource):
     """Knobs of a run that are not connections."""
 
@@ -149,5 +160,6 @@ def default_resources() -> dict[str, object]:
         "inbox": InboxResource(root_url=s.inbox_root),
         "roster_source": StorageResource(root_url=s.roster_root),
         "run_settings": RunSettingsResource(workers=s.workers),
+        "review_db": ReviewDatabaseResource(url=s.database),
         "io_manager": ParquetTableIOManager(root_url=s.storage_root),
     }

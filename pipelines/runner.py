@@ -24,17 +24,28 @@ class RunOutcome:
     failed_checks: tuple[str, ...]
 
 
+def _evaluate_sensor(defs: dg.Definitions, instance: dg.DagsterInstance, name: str):
+    sensor = defs.resolve_sensor_def(name)
+    with dg.build_sensor_context(instance=instance, resources=defs.resources or {}) as ctx:
+        return sensor(ctx)
+
+
 def discover_batches(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:
     """Evaluate the inbox sensor once and apply what it asks: new partitions, their run keys."""
-    sensor = defs.resolve_sensor_def("inbox_sensor")
-    resources = defs.resources or {}
-    with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
-        result = sensor(ctx)
+    result = _evaluate_sensor(defs, instance, "inbox_sensor")
     if isinstance(result, dg.SkipReason) or result is None:
         return []
     for req in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
     return [r.partition_key for r in result.run_requests or [] if r.partition_key]
+
+
+def finished_reviews(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:
+    """Evaluate the review loop's sensor once: the batches whose reviews are all done."""
+    result = _evaluate_sensor(defs, instance, "reviews_done_sensor")
+    if isinstance(result, dg.SkipReason) or result is None:
+        return []
+    return [r.partition_key for r in result if r.partition_key]
 
 
 def run_partition(

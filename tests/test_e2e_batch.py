@@ -18,7 +18,10 @@ def district_run(tmp_path_factory):
     from pipelines.dagster_home import instance as get_instance
     from pipelines.definitions import build_defs
     from pipelines.resources import read_table
-    from pipelines.runner import discover_batches, import_roster, run_all
+    from pipelines.review.db import database
+    from pipelines.review.simulate import simulate_review
+    from pipelines.review.store import batch_counts, corrections
+    from pipelines.runner import discover_batches, finished_reviews, import_roster, run_all
     from pipelines.settings import get_settings
     from pipelines.storage import Storage
     from pipelines.synth.generate import generate_district
@@ -46,7 +49,19 @@ def district_run(tmp_path_factory):
                   ("scan_manifest", "file_quarantine", "page_images", "page_quarantine",
                    "page_layouts", "field_readings", "normalized_records", "roster_matches",
                    "field_decisions", "review_queue", "accepted_records")}
+        # The review loop: nothing is finished before anyone reviews; a simulated reviewer
+        # answers from the truth; the sensor then asks for each batch's records again.
+        engine = database(settings.database)
+        loaded = batch_counts(engine)
+        finished_before = finished_reviews(defs, instance)
+        simulated = simulate_review(engine, storage, synth / "truth")
+        finished = finished_reviews(defs, instance)
+        rebuilt = run_all(defs, instance, "accepted_records_job", finished)
         yield {
+            "loaded": loaded, "finished_before": finished_before, "simulated": simulated,
+            "finished": finished, "rebuilt": rebuilt,
+            "accepted_after": read_table(storage, "accepted_records", keys),
+            "corrections": pd.concat([corrections(engine, k) for k in keys], ignore_index=True),
             "keys": keys, "again": again, "outcomes": outcomes, "tables": tables,
             "defects": pd.read_csv(synth / "truth" / "defects.csv", dtype=str),
             "pages": pd.read_parquet(synth / "truth" / "pages.parquet"),
@@ -224,3 +239,46 @@ def test_confident_readings_are_right(district_run):
     assert (joined["style"] == "handwritten").sum() > 20  # the corpus has handwriting to test
     assert len(wrong[wrong["style"] == "handwritten"]) <= 2, wrong[["field_id", "truth", "text"]]
     assert len(wrong) / len(confident) <= 0.01, wrong[["field_id", "truth", "text", "confidence"]]
+
+
+# --- the review loop -----------------------------------------------------------------
+def test_every_flagged_field_is_loaded_for_review(district_run):
+    q = district_run["tables"]["review_queue"]
+    per_batch = q.groupby("batch_id").size().to_dict()
+    assert {b: sum(c.values()) for b, c in district_run["loaded"].items()} == per_batch
+    assert all(c["open"] == n for b, n in per_batch.items() for c in [district_run["loaded"][b]])
+    assert district_run["finished_before"] == []  # nothing reviewed yet: no batch is finished
+
+
+def test_reviews_flow_back_into_accepted_records(district_run):
+    sim, finished = district_run["simulated"], district_run["finished"]
+    q = district_run["tables"]["review_queue"]
+    assert sim.corrected + sim.confirmed + sim.illegible == len(q)
+    assert sorted(finished) == sorted(q["batch_id"].unique())
+    assert all(o.success for o in district_run["rebuilt"])
+    before, after = district_run["tables"]["accepted_records"], district_run["accepted_after"]
+    assert after["book_ref"].nunique() > before["book_ref"].nunique()
+    reviewed = after[after["source"] == "review"]
+    assert len(reviewed) > 0 and set(reviewed["reviewed_by"]) == {"simulated-reviewer"}
+    assert reviewed["reviewed_at"].notna().all()
+    # A book with a field the reviewer could not settle (needs the paper book) is not accepted.
+    corr = district_run["corrections"]
+    held = set(corr.loc[corr["status"] == "needs_paper", "book_ref"])
+    assert not held & set(after["book_ref"])
+
+
+def test_accepted_values_after_review_are_right(district_run):
+    """The end users' promise: what goes on to be signed equals the paper book."""
+    from pipelines.ocr.evaluate import join_truth
+    from pipelines.validate.normalize import normalize_value_for_compare
+
+    t, after = district_run["tables"], district_run["accepted_after"]
+    j = join_truth(t["field_readings"], t["page_images"], district_run["pages"], district_run["fields"])
+    j = j.merge(after[["page_id", "field_id", "value", "source"]], on=["page_id", "field_id"])
+    def expected(ft: str, truth: str) -> str | None:
+        return normalize_value_for_compare(ft, truth) if truth else None
+
+    wrong = [(f, s) for f, ft, truth, v, s in zip(j["field_id"], j["field_type"], j["truth"], j["value"],
+                                                  j["source"], strict=True)
+             if expected(ft, truth) != (v if isinstance(v, str) else None)]
+    assert len(j) > 0 and wrong == []

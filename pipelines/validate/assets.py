@@ -80,19 +80,3 @@ def validate_pages(
               + ((d["decision"] == "accept") & (reasons_n > 0)).sum())
     yield dg.AssetCheckResult(check_name="flags_have_reasons", asset_key="field_decisions",
                               passed=bad == 0, metadata={"inconsistent": bad})
-
-
-@dg.asset(
-    group_name="validate", kinds={"python", "parquet"}, io_manager_key="io_manager",
-    partitions_def=scan_batches,
-    ins={"field_decisions": dg.AssetIn(), "normalized_records": dg.AssetIn(),
-         "roster_matches": dg.AssetIn()},
-    description="Final values of every book with no open review, tied to its roster student.",
-)
-def accepted_records(field_decisions: pd.DataFrame, normalized_records: pd.DataFrame,
-                     roster_matches: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    from pipelines.validate.queue import accepted_records as build
-    from pipelines.validate.stage import matches_from_frame
-
-    df = build(field_decisions, normalized_records, matches_from_frame(roster_matches))
-    return dg.Output(df, metadata={"rows": len(df), "books": int(df["book_ref"].nunique())})

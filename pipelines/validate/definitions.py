@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipelines.validate.assets import accepted_records, roster, validate_pages
+from pipelines.validate.assets import roster, validate_pages
 
 validate_job = dg.define_asset_job(
     "validate_job",
@@ -14,4 +14,4 @@ roster_job = dg.define_asset_job(
     description="Re-read the roster export (HOCBA_ROSTER_URL) after it changed.",
 )
 
-defs = dg.Definitions(assets=[roster, validate_pages, accepted_records], jobs=[validate_job, roster_job])
+defs = dg.Definitions(assets=[roster, validate_pages], jobs=[validate_job, roster_job])

@@ -1,0 +1,62 @@
+"""Errors of the review console's database layer.
+
+They carry Vietnamese messages because the console shows them to reviewers as they are; the web app
+maps the classes to HTTP statuses, the CLI to exit codes (``exit_code``).
+"""
+
+from __future__ import annotations
+
+from pipelines.errors import HocbaError, InputError
+
+
+class ReviewError(HocbaError):
+    """Base of the console's errors."""
+
+
+class Forbidden(ReviewError):
+    """The item lies outside the user's scope, or the user's role or state does not allow the action."""
+
+    exit_code = 3
+
+
+class SecondEntryByOther(Forbidden):
+    """The user gave the first of an item's two independent entries: the second must be someone else's."""
+
+
+class NotFound(ReviewError):
+    """No such item or user."""
+
+    exit_code = 4
+
+
+class NotClaimed(ReviewError):
+    """The item is claimed by someone else (and the claim has not expired), or is no longer open."""
+
+    exit_code = 5
+
+
+class AlreadyResolved(NotClaimed):
+    """The item is done or waits for the paper book: nothing left to claim or submit.
+
+    A ``NotClaimed`` so that code handling "someone else has it" also handles "it is gone".
+    """
+
+
+class InvalidValue(ReviewError, InputError):
+    """A value a reviewer entered that the field's normalizer rejects; nothing was saved."""
+
+    def __init__(self, field_id: str, message_vi: str, code: str, suggestion: str | None = None) -> None:
+        super().__init__(message_vi)
+        self.field_id = field_id
+        self.message_vi = message_vi
+        """What was expected; never the value typed (messages may reach a log)."""
+        self.code = code
+        """The normalizer's error ('empty', 'format_invalid', 'out_of_range', 'not_in_vocabulary',
+        'ambiguous'), 'repaired' (parses only as a guess, see ``suggestion``), 'no_proposal' or
+        'action_invalid'."""
+        self.suggestion = suggestion
+        """For 'repaired': the value the guess gives (85 → 8,5), for the console to offer."""
+
+
+class UserError(ReviewError, InputError):
+    """A user account cannot be created or changed as asked (role, scope, password, duplicate name)."""

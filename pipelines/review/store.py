@@ -1,0 +1,671 @@
+"""What reviewers do to flagged fields, as plain functions over the console's database.
+
+Every function that takes a ``user`` re-reads that user inside its transaction and enforces the user's
+scope (all, one district, one school): an item outside it is ``Forbidden``, whatever the caller checked.
+Claims are atomic: two reviewers asking for the next item at the same moment never get the same one
+(SQLite: one ``UPDATE … WHERE id = (SELECT … LIMIT 1) … RETURNING`` inside a ``BEGIN IMMEDIATE``;
+PostgreSQL: the same with ``FOR UPDATE SKIP LOCKED`` in the subquery). A claim expires after
+``review_claim_ttl_s``; an expired claim is claimable again.
+
+Second review: an item with ``needs_second`` (identity fields, when ``review_second_identity`` is on)
+needs two agreeing entries by two people. The first entry (audit ``accept``/``correct``, detail
+``entry: 1``) stores first_value/first_by and reopens the item; a later entry by another person that
+agrees resolves it (audit ``second_entry``), one that disagrees replaces first_value/first_by and
+reopens it (audit ``second_disagree``). ``illegible`` sends any item to the paper book at once.
+
+Every change writes its ReviewDecision and AuditLog row (old and new value) in the same transaction.
+Logs carry ids only: values, names and birth dates stay in the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import and_, case, false, func, insert, or_, select, true, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
+
+from pipelines.errors import InputError
+from pipelines.review.db import (
+    ROLES,
+    STATUSES,
+    AuditLog,
+    ReviewDecision,
+    ReviewItem,
+    User,
+    utcnow,
+    writer,
+)
+from pipelines.review.errors import (
+    AlreadyResolved,
+    Forbidden,
+    InvalidValue,
+    NotClaimed,
+    NotFound,
+    SecondEntryByOther,
+    UserError,
+)
+
+log = logging.getLogger(__name__)
+
+QUEUE_ORDER = (ReviewItem.batch_id, ReviewItem.book_ref, ReviewItem.page_id, ReviewItem.id)
+REVIEW_QUEUE_COLUMNS = (
+    "batch_id", "book_ref", "page_id", "template_id", "field_id", "field_type", "raw_text",
+    "proposed_value", "confidence", "reasons", "candidates", "crop_uri", "page_image_uri", "box_px",
+)
+
+
+# --- scope ----------------------------------------------------------------------------------------
+_SCOPE_WORDS = {"district": "quận/huyện", "school": "trường"}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which items a user may see and review: ``all``, ``district:CODE`` or ``school:CODE``."""
+
+    kind: str
+    code: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        text = (text or "").strip()
+        if text == "all":
+            return cls("all", None)
+        kind, sep, code = text.partition(":")
+        kind, code = kind.strip(), code.strip()
+        if not sep or kind not in _SCOPE_WORDS or not code or any(c.isspace() or c == ":" for c in code):
+            raise UserError(f"Phạm vi không hợp lệ: {text!r}. Cần 'all', 'district:MÃ' hoặc 'school:MÃ' "
+                            "(ví dụ district:HN-BD hoặc school:HN-BD-THCS01).")
+        return cls(kind, code)
+
+    def __str__(self) -> str:
+        return "all" if self.kind == "all" else f"{self.kind}:{self.code}"
+
+    def allows(self, district: str | None, school: str | None) -> bool:
+        if self.kind == "all":
+            return True
+        if self.kind == "district":
+            return district == self.code
+        if self.kind == "school":
+            return school == self.code
+        return False
+
+    def contains(self, other: Scope) -> bool:
+        """Whether every item ``other`` allows is allowed here (school codes are globally unique, but a
+        school's district is not known from its code alone, so only ``all`` contains other kinds)."""
+        return self.kind == "all" or self == other
+
+    def clause(self) -> ColumnElement[bool]:
+        """The scope as a WHERE condition on review items."""
+        if self.kind == "all":
+            return true()
+        if self.kind == "district":
+            return ReviewItem.district == self.code
+        if self.kind == "school":
+            return ReviewItem.school == self.code
+        return false()
+
+    def describe_vi(self) -> str:
+        return "toàn thành phố" if self.kind == "all" else f"{_SCOPE_WORDS[self.kind]} {self.code}"
+
+
+def user_scope(user: User) -> Scope:
+    return Scope(user.scope_kind, user.scope_code)
+
+
+def require_role(user: User, *roles: str) -> None:
+    """Forbidden unless ``user`` is active and has one of ``roles``."""
+    if not user.active or user.role not in roles:
+        raise Forbidden("Bạn không có quyền thực hiện thao tác này.")
+
+
+# --- sessions -------------------------------------------------------------------------------------
+@contextmanager
+def _reading(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as s:
+        yield s
+
+
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Session]:
+    """One write transaction, committed at the end (SQLite: the write lock is taken at BEGIN)."""
+    with Session(writer(engine), expire_on_commit=False) as s, s.begin():
+        yield s
+
+
+def _acting(s: Session, user: User) -> User:
+    """The user as the database has it now: deactivation and scope changes apply at once."""
+    me = s.get(User, user.id)
+    if me is None or not me.active:
+        raise Forbidden("Tài khoản không còn hoạt động. Hãy đăng nhập lại hoặc liên hệ quản trị viên.")
+    if me.role not in ROLES:
+        raise Forbidden("Bạn không có quyền duyệt phiếu.")
+    return me
+
+
+def _check_scope(me: User, item: ReviewItem) -> None:
+    if not user_scope(me).allows(item.district, item.school):
+        raise Forbidden(f"Mục #{item.id} nằm ngoài phạm vi của bạn ({user_scope(me).describe_vi()}).")
+
+
+def _locked_item(s: Session, me: User, item_id: int) -> ReviewItem:
+    """The item, row-locked until commit (PostgreSQL; SQLite's IMMEDIATE transaction already is)."""
+    item = s.execute(
+        select(ReviewItem).where(ReviewItem.id == item_id).with_for_update()
+    ).scalar_one_or_none()
+    if item is None:
+        raise NotFound(f"Không có mục #{item_id}.")
+    _check_scope(me, item)
+    return item
+
+
+def _ttl(ttl_s: int | float | None) -> dt.timedelta:
+    if ttl_s is None:
+        from pipelines.settings import get_settings
+
+        ttl_s = get_settings().review_claim_ttl_s
+    return dt.timedelta(seconds=ttl_s)
+
+
+def _claimable(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(
+        ReviewItem.status == "open",
+        and_(ReviewItem.status == "claimed", ReviewItem.claimed_until < now),
+    )
+
+
+def _held_by_other(item: ReviewItem, me: User, now: dt.datetime) -> bool:
+    return (item.status == "claimed" and item.claimed_by != me.id
+            and item.claimed_until is not None and item.claimed_until >= now)
+
+
+# --- audit ----------------------------------------------------------------------------------------
+def record_audit(
+    session: Session,
+    *,
+    action: str,
+    user_id: int | None = None,
+    item_id: int | None = None,
+    old_value: str | None = None,
+    new_value: str | None = None,
+    reason: str = "",
+    detail: dict[str, Any] | None = None,
+) -> AuditLog:
+    """Add one audit row to ``session``'s transaction (it commits or rolls back with the change)."""
+    row = AuditLog(at=utcnow(), action=action, user_id=user_id, item_id=item_id, old_value=old_value,
+                   new_value=new_value, reason=reason or "", detail=detail or {})
+    session.add(row)
+    return row
+
+
+def audit(
+    engine: Engine,
+    *,
+    item_id: int | None = None,
+    action: str | None = None,
+    user_id: int | None = None,
+    limit: int = 200,
+) -> list[AuditLog]:
+    """The newest audit rows first, optionally of one item, action or user."""
+    q = select(AuditLog)
+    if item_id is not None:
+        q = q.where(AuditLog.item_id == item_id)
+    if action is not None:
+        q = q.where(AuditLog.action == action)
+    if user_id is not None:
+        q = q.where(AuditLog.user_id == user_id)
+    with _reading(engine) as s:
+        return list(s.scalars(q.order_by(AuditLog.id.desc()).limit(limit)))
+
+
+# --- loading --------------------------------------------------------------------------------------
+@cache
+def _vocabulary(template_id: str, field_id: str) -> str | None:
+    """The vocabulary a template names for a field (enum, grade levels), as the validate stage uses it."""
+    from pipelines.contracts import templates
+
+    tpl = templates().get(template_id)
+    if tpl is None:
+        return None
+    try:
+        return tpl.field(field_id).vocabulary
+    except KeyError:
+        return None
+
+
+def _text(x: Any) -> str | None:
+    if x is None or (isinstance(x, float) and pd.isna(x)) or x is pd.NA:
+        return None
+    return str(x)
+
+
+def _strings(x: Any) -> list[str]:
+    if x is None or (isinstance(x, float) and pd.isna(x)):
+        return []
+    return [str(v) for v in list(x)]
+
+
+def _floats(x: Any) -> list[float]:
+    if x is None or (isinstance(x, float) and pd.isna(x)):
+        return []
+    return [float(v) for v in list(x)]
+
+
+def load_items(
+    engine: Engine,
+    review_queue: pd.DataFrame,
+    *,
+    district: str,
+    school: str,
+    second_review_fields: frozenset[str] = frozenset(),
+) -> int:
+    """Insert the rows of one review_queue partition; rows already loaded stay untouched.
+
+    Returns how many rows were new. ``second_review_fields``: field ids that need two independent
+    entries.
+    """
+    missing = [c for c in REVIEW_QUEUE_COLUMNS if c not in review_queue.columns]
+    if missing:
+        raise InputError(f"review_queue lacks columns {missing} (data_contracts/tables/review_queue.yaml)")
+    if review_queue.empty:
+        return 0
+    rows = []
+    for r in review_queue.drop_duplicates(["batch_id", "page_id", "field_id"]).itertuples(index=False):
+        rows.append({
+            "batch_id": str(r.batch_id), "district": district, "school": school, "book_ref": str(r.book_ref),
+            "page_id": str(r.page_id), "template_id": str(r.template_id), "field_id": str(r.field_id),
+            "field_type": str(r.field_type), "vocabulary": _vocabulary(str(r.template_id), str(r.field_id)),
+            "raw_text": _text(r.raw_text) or "", "proposed_value": _text(r.proposed_value),
+            "confidence": float(r.confidence), "reasons": _strings(r.reasons),
+            "candidates": _strings(r.candidates), "crop_uri": _text(r.crop_uri),
+            "page_image_uri": _text(r.page_image_uri), "box_px": _floats(r.box_px),
+            "status": "open", "needs_second": str(r.field_id) in second_review_fields,
+            "created_at": utcnow(),
+        })
+    batches = sorted({r["batch_id"] for r in rows})
+    with _writing(engine) as s:
+        existing = {tuple(r) for r in s.execute(
+            select(ReviewItem.batch_id, ReviewItem.page_id, ReviewItem.field_id)
+            .where(ReviewItem.batch_id.in_(batches))
+        )}
+        new = [r for r in rows if (r["batch_id"], r["page_id"], r["field_id"]) not in existing]
+        inserted = 0
+        if new:
+            ins = _insert_ignoring_duplicates(s, new)
+            inserted = len(s.execute(ins, new).all())
+        record_audit(s, action="load_items", detail={
+            "batch_ids": batches, "district": district, "school": school, "rows": len(rows), "new": inserted,
+        })
+    log.info("review items loaded: batches=%s rows=%d new=%d", batches, len(rows), inserted)
+    return inserted
+
+
+def _insert_ignoring_duplicates(s: Session, rows: list[dict]):
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: a concurrent load of the same rows is no error."""
+    table = ReviewItem.__table__
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        ins = pg_insert(table).on_conflict_do_nothing(index_elements=["batch_id", "page_id", "field_id"])
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        ins = sqlite_insert(table).on_conflict_do_nothing(index_elements=["batch_id", "page_id", "field_id"])
+    else:
+        ins = insert(table)
+    return ins.returning(table.c.id)
+
+
+# --- claims ---------------------------------------------------------------------------------------
+def claim_next(
+    engine: Engine,
+    user: User,
+    *,
+    batch_id: str | None = None,
+    field_type: str | None = None,
+    book_ref: str | None = None,
+    ttl_s: int | float | None = None,
+    skip: Collection[int] = (),
+) -> ReviewItem | None:
+    """Claim the next open (or expired) item in the user's scope, queue order; None when none is left.
+
+    ``skip``: item ids not to give (the ones the reviewer just passed over).
+    """
+    ttl = _ttl(ttl_s)
+    with _writing(engine) as s:
+        me = _acting(s, user)
+        now = utcnow()
+        pick = (
+            select(ReviewItem.id)
+            .where(
+                _claimable(now),
+                user_scope(me).clause(),
+                # The first of two independent entries never comes back to the one who gave it.
+                or_(ReviewItem.first_by.is_(None), ReviewItem.first_by != me.id),
+            )
+            .order_by(*QUEUE_ORDER)
+            .limit(1)
+        )
+        if batch_id is not None:
+            pick = pick.where(ReviewItem.batch_id == batch_id)
+        if field_type is not None:
+            pick = pick.where(ReviewItem.field_type == field_type)
+        if book_ref is not None:
+            pick = pick.where(ReviewItem.book_ref == book_ref)
+        if skip:
+            pick = pick.where(ReviewItem.id.not_in(list(skip)))
+        if s.get_bind().dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            update(ReviewItem)
+            .where(ReviewItem.id == pick.scalar_subquery(), _claimable(now))
+            .values(status="claimed", claimed_by=me.id, claimed_until=now + ttl)
+            .returning(ReviewItem.id)
+            .execution_options(synchronize_session=False)
+        )
+        item_id = s.execute(stmt).scalar_one_or_none()
+        if item_id is None:
+            return None
+        record_audit(s, action="claim", user_id=me.id, item_id=item_id, detail={"ttl_s": ttl.total_seconds()})
+        item = s.execute(select(ReviewItem).where(ReviewItem.id == item_id)
+                         .execution_options(populate_existing=True)).scalar_one()
+    log.debug("claimed item=%d user=%d", item_id, me.id)
+    return item
+
+
+def claim(engine: Engine, user: User, item_id: int, ttl_s: int | float | None = None) -> ReviewItem:
+    """Claim one given item (field in context, group mode); renews the user's own claim."""
+    ttl = _ttl(ttl_s)
+    with _writing(engine) as s:
+        me = _acting(s, user)
+        now = utcnow()
+        item = _locked_item(s, me, item_id)
+        _check_claimable_by(item, me, now)
+        renew = item.status == "claimed" and item.claimed_by == me.id
+        item.status, item.claimed_by, item.claimed_until = "claimed", me.id, now + ttl
+        record_audit(s, action="claim", user_id=me.id, item_id=item.id,
+                     detail={"ttl_s": ttl.total_seconds(), "renew": renew})
+    log.debug("claimed item=%d user=%d", item_id, me.id)
+    return item
+
+
+def _check_claimable_by(item: ReviewItem, me: User, now: dt.datetime) -> None:
+    if item.status in ("done", "needs_paper"):
+        raise AlreadyResolved(f"Mục #{item.id} đã được xử lý xong.")
+    if item.needs_second and item.first_by == me.id:
+        raise SecondEntryByOther(f"Bạn đã nhập lần thứ nhất cho mục #{item.id}; lần nhập thứ hai phải do "
+                                 "người khác.")
+    if _held_by_other(item, me, now):
+        raise NotClaimed(f"Mục #{item.id} đang được người khác duyệt.")
+
+
+def release(engine: Engine, user: User, item_id: int) -> ReviewItem:
+    """Give a claim back (the item is open again). Admins and data teams may release anyone's claim."""
+    with _writing(engine) as s:
+        me = _acting(s, user)
+        item = _locked_item(s, me, item_id)
+        if item.status == "open":
+            return item
+        if item.status != "claimed":
+            raise AlreadyResolved(f"Mục #{item.id} đã được xử lý xong.")
+        if item.claimed_by != me.id and me.role == "reviewer":
+            raise NotClaimed(f"Mục #{item.id} không do bạn nhận.")
+        record_audit(s, action="release", user_id=me.id, item_id=item.id,
+                     detail={"claimed_by": item.claimed_by})
+        item.status, item.claimed_by, item.claimed_until = "open", None, None
+    return item
+
+
+# --- decisions ------------------------------------------------------------------------------------
+_EXPECTED_VI = {
+    "score": "một điểm từ 0 đến 10, nhiều nhất một chữ số thập phân, dùng dấu phẩy (ví dụ 8,5)",
+    "date": "một ngày có thật dạng ngày/tháng/năm (ví dụ 05/09/2008), từ năm 1950 đến hôm nay",
+    "name": "một họ tên chỉ gồm chữ cái (ví dụ Nguyễn Văn An)",
+    "identifier": "mã định danh gồm đúng 12 chữ số",
+    "integer": "một số nguyên (ví dụ 3)",
+    "school_year": "năm học dạng năm-năm liền nhau (ví dụ 2019-2020)",
+    "class_name": "tên lớp như 6A1 hoặc 10A2 (khối 6 đến 12)",
+    "free_text": "một nội dung không để trống",
+}
+_PROBLEM_VI = {
+    "empty": "Chưa nhập giá trị",
+    "format_invalid": "Giá trị không đúng dạng",
+    "out_of_range": "Giá trị nằm ngoài khoảng cho phép",
+    "not_in_vocabulary": "Giá trị không có trong danh mục",
+    "ambiguous": "Giá trị không rõ ràng",
+}
+
+
+def expected_vi(field_type: str, vocabulary: str | None) -> str:
+    """What a value of the field looks like, in Vietnamese (for hints and error messages)."""
+    if field_type in ("enum", "grade_enum", "comment"):
+        from pipelines.contracts import vocabularies
+
+        vocab = vocabularies().get(vocabulary or ("comment" if field_type == "comment" else ""))
+        if vocab is not None:
+            return "một trong các giá trị: " + ", ".join(vocab.values)
+        return "một giá trị trong danh mục"
+    return _EXPECTED_VI.get(field_type, "một giá trị hợp lệ")
+
+
+def normalize_entry(item: ReviewItem, value: str | None) -> str:
+    """The canonical form of a value a reviewer typed for ``item``; InvalidValue if it has none, or has
+    one only by the normalizer's repair of a misreading."""
+    from pipelines.validate.normalize import normalize_field
+
+    try:
+        n = normalize_field(item.field_type, value.strip() if isinstance(value, str) else value,
+                            item.vocabulary)
+    except ValueError:  # a field type or vocabulary the contracts no longer know
+        n = None
+    if n is None or n.value is None:
+        code = n.error if n is not None and n.error else "format_invalid"
+        problem = _PROBLEM_VI.get(code, "Giá trị không hợp lệ")
+        raise InvalidValue(item.field_id, f"{problem}: cần {expected_vi(item.field_type, item.vocabulary)}.",
+                           code)
+    if n.repaired:
+        # The normalizer's repairs (85 → 8,5, O → 0, a near vocabulary word) are guesses about a misread;
+        # a person types what the paper says, so a value that only parses as a guess is refused.
+        expected = expected_vi(item.field_type, item.vocabulary)
+        raise InvalidValue(item.field_id, f"Giá trị không đúng dạng: cần {expected}.", "repaired",
+                           suggestion=n.value)
+    return n.value
+
+
+def submit(
+    engine: Engine,
+    user: User,
+    item_id: int,
+    *,
+    action: str,
+    value: str | None = None,
+    reason: str = "",
+) -> ReviewItem:
+    """Record a reviewer's decision on an item (claimed by them, or open: claimed and decided at once).
+
+    ``accept`` keeps the proposed value, ``correct`` stores ``value`` normalized (blank: the box is blank
+    on the paper, stored as None), ``illegible`` sends the item to the paper book. Raises InvalidValue
+    (and saves nothing) when the value does not parse.
+    """
+    with _writing(engine) as s:
+        me = _acting(s, user)
+        now = utcnow()
+        item = _locked_item(s, me, item_id)
+        _check_claimable_by(item, me, now)
+        if action == "accept":
+            if item.proposed_value is None:
+                raise InvalidValue(item.field_id, "Không có giá trị đề xuất để chấp nhận: hãy nhập giá trị "
+                                   f"đúng ({expected_vi(item.field_type, item.vocabulary)}).", "no_proposal")
+            entry: str | None = item.proposed_value
+        elif action == "correct":
+            if value is None:
+                raise InvalidValue(item.field_id, "Chưa nhập giá trị: nhập giá trị đúng, hoặc để trống nếu ô "
+                                   "trên sổ trống.", "empty")
+            # Blank means the box is blank on the paper: valid for every type, stored as None.
+            entry = normalize_entry(item, value) if value.strip() else None
+        elif action == "illegible":
+            entry = None
+        else:
+            raise InvalidValue(item.field_id, "Thao tác không hợp lệ: chọn chấp nhận, sửa, hoặc không đọc "
+                               "được.", "action_invalid")
+
+        before = item.first_value if item.first_value is not None else item.proposed_value
+        s.add(ReviewDecision(item_id=item.id, user_id=me.id, action=action, value=entry, reason=reason or "",
+                             created_at=now))
+        audit_action, detail = action, {}
+        item.claimed_by, item.claimed_until = None, None
+        if action == "illegible":
+            item.status, item.final_value = "needs_paper", None
+            item.resolved_by, item.resolved_at = me.id, now
+        elif not item.needs_second:
+            item.status, item.final_value = "done", entry
+            item.resolved_by, item.resolved_at = me.id, now
+        elif item.first_by is None:
+            item.status, item.first_value, item.first_by = "open", entry, me.id
+            detail = {"entry": 1}
+        elif entry == item.first_value:
+            audit_action, detail = "second_entry", {"entry": 2, "agrees": True, "decision": action,
+                                                    "first_by": item.first_by}
+            item.status, item.final_value = "done", entry
+            item.resolved_by, item.resolved_at = me.id, now
+        else:
+            audit_action, detail = "second_disagree", {"entry": 2, "agrees": False, "decision": action,
+                                                       "first_by": item.first_by}
+            item.status, item.first_value, item.first_by = "open", entry, me.id
+        record_audit(s, action=audit_action, user_id=me.id, item_id=item.id, old_value=before,
+                     new_value=entry, reason=reason, detail=detail)
+    log.info("review decision item=%d user=%d action=%s status=%s", item.id, me.id, audit_action, item.status)
+    return item
+
+
+# --- reading --------------------------------------------------------------------------------------
+def get_item(engine: Engine, user: User, item_id: int) -> ReviewItem:
+    with _reading(engine) as s:
+        me = _acting(s, user)
+        item = s.get(ReviewItem, item_id)
+        if item is None:
+            raise NotFound(f"Không có mục #{item_id}.")
+        _check_scope(me, item)
+        return item
+
+
+def list_items(
+    engine: Engine,
+    user: User,
+    *,
+    batch_id: str | None = None,
+    field_type: str | None = None,
+    book_ref: str | None = None,
+    page_id: str | None = None,
+    status: str | Collection[str] | None = ("open", "claimed"),
+    limit: int | None = 200,
+) -> list[ReviewItem]:
+    """Items in the user's scope, queue order. ``status`` None: every status; ``page_id``: one page's
+    flagged fields (field in context)."""
+    with _reading(engine) as s:
+        me = _acting(s, user)
+        q = select(ReviewItem).where(user_scope(me).clause())
+        if batch_id is not None:
+            q = q.where(ReviewItem.batch_id == batch_id)
+        if field_type is not None:
+            q = q.where(ReviewItem.field_type == field_type)
+        if book_ref is not None:
+            q = q.where(ReviewItem.book_ref == book_ref)
+        if page_id is not None:
+            q = q.where(ReviewItem.page_id == page_id)
+        if status is not None:
+            q = q.where(ReviewItem.status.in_([status] if isinstance(status, str) else list(status)))
+        q = q.order_by(*QUEUE_ORDER)
+        if limit is not None:
+            q = q.limit(limit)
+        return list(s.scalars(q))
+
+
+def _zero_counts() -> dict[str, int]:
+    return dict.fromkeys(STATUSES, 0)
+
+
+def _status_counts(s: Session, keys: tuple, where: ColumnElement[bool]) -> Iterator[tuple[tuple, str, int]]:
+    """(group key, status, count) with expired claims counted as open."""
+    now = utcnow()
+    expired = func.sum(case((ReviewItem.claimed_until < now, 1), else_=0))
+    q = (select(*keys, ReviewItem.status, func.count(), expired)
+         .where(where).group_by(*keys, ReviewItem.status))
+    for *key, status, n, n_expired in s.execute(q):
+        n_expired = int(n_expired or 0) if status == "claimed" else 0
+        yield tuple(key), status, int(n) - n_expired
+        if n_expired:
+            yield tuple(key), "open", n_expired
+
+
+def queue_summary(engine: Engine, user: User) -> list[dict[str, Any]]:
+    """Per batch, book and field type in the user's scope: counts by status (expired claims are open).
+
+    Each row: batch_id, district, school, book_ref, field_type, open, claimed, done, needs_paper, total.
+    """
+    keys = (ReviewItem.batch_id, ReviewItem.district, ReviewItem.school, ReviewItem.book_ref,
+            ReviewItem.field_type)
+    with _reading(engine) as s:
+        me = _acting(s, user)
+        groups: dict[tuple, dict[str, int]] = {}
+        for key, status, n in _status_counts(s, keys, user_scope(me).clause()):
+            counts = groups.setdefault(key, _zero_counts())
+            counts[status] = counts.get(status, 0) + n
+    names = ("batch_id", "district", "school", "book_ref", "field_type")
+    return [{**dict(zip(names, key, strict=True)), **counts, "total": sum(counts.values())}
+            for key, counts in sorted(groups.items())]
+
+
+def batch_counts(engine: Engine, batch_id: str | None = None) -> dict[str, dict[str, int]]:
+    """Per batch: open, claimed, done, needs_paper (expired claims are open). Unscoped, for the pipeline.
+
+    A batch asked for by id is in the answer even with no items (all zero).
+    """
+    where = true() if batch_id is None else ReviewItem.batch_id == batch_id
+    out: dict[str, dict[str, int]] = {} if batch_id is None else {batch_id: _zero_counts()}
+    with _reading(engine) as s:
+        for (b,), status, n in _status_counts(s, (ReviewItem.batch_id,), where):
+            out.setdefault(b, _zero_counts())[status] += n
+    return dict(sorted(out.items()))
+
+
+CORRECTIONS_COLUMNS = ("batch_id", "book_ref", "page_id", "field_id", "status", "value", "reviewed_by",
+                       "reviewed_at")
+
+
+def corrections(engine: Engine, batch_id: str) -> pd.DataFrame:
+    """Every item of a batch with its outcome: value is the final value (None until resolved, and for
+    needs_paper), reviewed_by the resolving user's username, reviewed_at when (UTC)."""
+    reviewer = aliased(User)
+    now = utcnow()
+    status = case((and_(ReviewItem.status == "claimed", ReviewItem.claimed_until < now), "open"),
+                  else_=ReviewItem.status)
+    q = (select(ReviewItem.batch_id, ReviewItem.book_ref, ReviewItem.page_id, ReviewItem.field_id,
+                status.label("status"), ReviewItem.final_value.label("value"),
+                reviewer.username.label("reviewed_by"), ReviewItem.resolved_at.label("reviewed_at"))
+         .outerjoin(reviewer, reviewer.id == ReviewItem.resolved_by)
+         .where(ReviewItem.batch_id == batch_id)
+         .order_by(*QUEUE_ORDER))
+    with _reading(engine) as s:
+        rows = [tuple(r) for r in s.execute(q)]
+    df = pd.DataFrame(rows, columns=list(CORRECTIONS_COLUMNS), dtype=object)  # None stays None
+    df["reviewed_at"] = pd.to_datetime(df["reviewed_at"], utc=True).astype("datetime64[us, UTC]")
+    return df
+
+
+def usernames(engine: Engine, user_ids: Collection[int | None]) -> dict[int, str]:
+    """user id → username, for showing who claimed or resolved an item."""
+    ids = sorted({i for i in user_ids if i is not None})
+    if not ids:
+        return {}
+    with _reading(engine) as s:
+        return {uid: name for uid, name in s.execute(select(User.id, User.username).where(User.id.in_(ids)))}

@@ -1,0 +1,35 @@
+"""A reviewer in a process of its own, for the cross-process claim test.
+
+``python -m tests.review.claimer URL USER_ID``: prints ``ready``, waits for a line on stdin (so that all
+start together, imports done), then claims and decides until the queue is empty and prints the ids it
+decided as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from sqlalchemy.orm import Session
+
+from pipelines.review import db, store
+
+
+def main(url: str, user_id: int) -> None:
+    engine = db.make_engine(url)
+    with Session(engine) as s:
+        user = s.get(db.User, user_id)
+    import pipelines.validate.normalize  # noqa: F401  (imports a first decision would pay for)
+
+    store.batch_counts(engine)  # connected
+    print("ready", flush=True)
+    sys.stdin.readline()
+    done = []
+    while (item := store.claim_next(engine, user)) is not None:
+        store.submit(engine, user, item.id, action="accept")
+        done.append(item.id)
+    engine.dispose()
+    print(json.dumps(done))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))

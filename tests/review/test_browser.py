@@ -1,0 +1,214 @@
+"""The console in a real browser: headless Chromium (Debian's) driven by Selenium, against uvicorn.
+
+What only a browser shows: autofocus and selection (typing replaces the proposed value), review.js's
+keyboard (Enter, F2, Esc, Ctrl+Enter, the group's fetch calls with the CSRF header), and that the page
+works under its own Content-Security-Policy. Screenshots go to build/test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from pipelines.review import store
+from pipelines.review.app import create_app
+from tests.review.webfixtures import BATCH_A, PASSWORD, World, build_world
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
+                       reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, "
+                              "/usr/bin/chromedriver): `make system` installs them"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def world(tmp_path, hocba_home) -> World:
+    return build_world(tmp_path / "world")
+
+
+@pytest.fixture
+def server(world) -> Iterator[str]:
+    """The console on a real uvicorn server in a background thread; yields its base URL."""
+    app = create_app(database_url=world.database_url, storage_root=world.storage_root,
+                     secret="browser-test-" + "k" * 40)
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                       access_log=False))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser(monkeypatch) -> Iterator:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download anything
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
+                "--lang=vi-VN", "--disable-gpu", "--no-first-run"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver, condition, timeout: float = 15, message: str = ""):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, message)
+
+
+def _focused_and_selected(input_id: str | None = None, css: str | None = None):
+    """The element is focused with its whole value selected: the next keystroke replaces it."""
+    def check(driver) -> bool:
+        return bool(driver.execute_script(
+            "const e = document.activeElement;"
+            "if (!e || e.tagName !== 'INPUT') return false;"
+            "if (arguments[0] && e.id !== arguments[0]) return false;"
+            "if (arguments[1] && !e.matches(arguments[1])) return false;"
+            "return e.selectionStart === 0 && e.selectionEnd === e.value.length;", input_id, css))
+    return check
+
+
+def _login(driver, base: str, username: str = "an.bd") -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    driver.get(f"{base}/login")
+    driver.find_element(By.ID, "username").send_keys(username)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD, Keys.ENTER)
+    _wait(driver, lambda d: d.current_url == f"{base}/", message="login did not reach the queue")
+
+
+def _remaining(driver) -> int:
+    from selenium.webdriver.common.by import By
+
+    return int(driver.find_element(By.CSS_SELECTOR, f'.remaining[data-batch="{BATCH_A}"]').text)
+
+
+def _errors(driver) -> list[str]:
+    """Console errors: a CSP violation or a script error shows up here (a 422 the test provoked does not
+    count)."""
+    return [e["message"] for e in driver.get_log("browser")
+            if e.get("level") == "SEVERE" and "status of 422" not in e["message"]]
+
+
+def test_correct_a_score_with_the_keyboard(server, browser, world):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    _login(browser, server)
+    before = _remaining(browser)
+    assert before == 6
+
+    # "Từng trường" of the score row: claims the first flagged score and opens it in context.
+    browser.find_element(By.CSS_SELECTOR, 'tr[data-field-type="score"] td.links a').click()
+    target = world.items["toan_ca_nam"]
+    _wait(browser, lambda d: f"/items/{target}?" in d.current_url, message="no item page")
+    _wait(browser, _focused_and_selected("value"), message="the input never got focus and selection")
+    _wait(browser, lambda d: d.execute_script(
+        "const i = document.querySelector('img.crop'), p = document.querySelector('img.page');"
+        "return i.complete && i.naturalWidth > 0 && p.complete && p.naturalWidth > 0 &&"
+        " !document.querySelector('.stage .box').hidden;"), message="images or the field's box missing")
+    box = browser.find_element(By.CSS_SELECTOR, ".stage .box")
+    assert box.size["width"] > 20 and box.is_displayed()  # the zoomed page shows the field highlighted
+    page = browser.page_source
+    assert "Toán — Cả năm" in page and "độ tin cậy thấp" in page and "Cả năm ≠ (HK I + 2·HK II)/3" in page
+    browser.save_screenshot(str(ARTIFACTS / "review-item.png"))
+
+    # Typing replaces the proposed 8,4; Enter saves the correction and opens the next score field.
+    browser.switch_to.active_element.send_keys("8.3")
+    assert "Lưu giá trị đã sửa" in browser.find_element(By.ID, "btn-save").text
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    nxt = world.items["ngu_van_ca_nam"]
+    _wait(browser, lambda d: f"/items/{nxt}?" in d.current_url, message="Enter did not go to the next item")
+    saved = store.get_item(world.engine, world.users["quantri"], target)
+    assert (saved.status, saved.final_value) == ("done", "8,3")
+
+    # Esc gives the next item back and returns to the queue, one field fewer to review.
+    _wait(browser, _focused_and_selected("value"))
+    browser.switch_to.active_element.send_keys(Keys.ESCAPE)
+    _wait(browser, lambda d: d.current_url == f"{server}/", message="Esc did not return to the queue")
+    assert _remaining(browser) == before - 1
+    assert store.get_item(world.engine, world.users["quantri"], nxt).status == "open"
+    browser.save_screenshot(str(ARTIFACTS / "review-queue.png"))
+    assert _errors(browser) == []
+
+
+def test_group_mode_with_the_keyboard(server, browser, world):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    _login(browser, server)
+    browser.find_element(By.CSS_SELECTOR, 'tr[data-field-type="score"] td.links a:nth-of-type(2)').click()
+    _wait(browser, lambda d: "/group?" in d.current_url)
+    keys = ["toan_ca_nam", "ngu_van_ca_nam", "toan_hk1", "vat_li_hk2"]
+    ids = [world.items[k] for k in keys]
+    cards = browser.find_elements(By.CSS_SELECTOR, ".card")
+    assert [int(c.get_attribute("data-item")) for c in cards] == ids
+    browser.save_screenshot(str(ARTIFACTS / "review-group.png"))
+
+    def on_card(i: int):
+        return _focused_and_selected(css=f'.g-input[data-item="{ids[i]}"]')
+
+    def done(i: int):
+        return lambda d: "done" in d.find_elements(By.CSS_SELECTOR, ".card")[i].get_attribute("class")
+
+    _wait(browser, on_card(0), message="the first card's input is not focused")
+    browser.switch_to.active_element.send_keys(Keys.ENTER)          # unchanged 8,4: accepted
+    _wait(browser, done(0))
+    _wait(browser, on_card(1), message="focus did not move to the next card")
+    browser.switch_to.active_element.send_keys("7,O", Keys.ENTER)   # a typo: refused, focus stays
+    _wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, ".card-error")[1].get_attribute("hidden"))
+    assert "không đúng dạng" in browser.find_elements(By.CSS_SELECTOR, ".card-error")[1].text
+    _wait(browser, on_card(1))
+    browser.switch_to.active_element.send_keys("7,0", Keys.ENTER)   # corrected
+    _wait(browser, done(1))
+    _wait(browser, on_card(2))
+    browser.switch_to.active_element.send_keys(Keys.TAB)            # Tab moves on, Shift+Tab comes back
+    _wait(browser, on_card(3))
+    browser.switch_to.active_element.send_keys(Keys.SHIFT, Keys.TAB)
+    _wait(browser, on_card(2))
+    browser.switch_to.active_element.send_keys(Keys.F2)             # illegible
+    _wait(browser, done(2))
+    _wait(browser, on_card(3))
+    browser.switch_to.active_element.send_keys(Keys.CONTROL, Keys.ENTER)  # confirm all: the last one
+    _wait(browser, lambda d: "Đã lưu 1 trường." in d.page_source, message="confirm all did not post")
+
+    got = [store.get_item(world.engine, world.users["quantri"], i) for i in ids]
+    assert [(g.status, g.final_value) for g in got] == [
+        ("done", "8,4"), ("done", "7,0"), ("needs_paper", None), ("done", "9,1")]
+    assert "Không còn trường nào trong nhóm này" in browser.page_source
+    assert _errors(browser) == []

@@ -1,0 +1,126 @@
+"""The console's database: migrations, engine settings, the shipped migration scripts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from pipelines.review import db
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLES = {"review_user", "review_item", "review_decision", "review_audit_log"}
+
+
+def test_upgrade_creates_every_table_and_is_idempotent(db_url):
+    engine = db.make_engine(db_url)
+    try:
+        assert db.current_revision(engine) is None
+        db.upgrade(engine)
+        names = set(inspect(engine).get_table_names())
+        assert names == TABLES | {db.VERSION_TABLE}
+        assert db.current_revision(engine) == "0001"
+        columns = {c["name"] for c in inspect(engine).get_columns("review_item")}
+        assert {"batch_id", "district", "school", "vocabulary", "box_px", "claimed_until", "needs_second",
+                "first_value", "first_by", "final_value", "resolved_by", "resolved_at"} <= columns
+        uniques = inspect(engine).get_unique_constraints("review_item")
+        assert any(u["column_names"] == ["batch_id", "page_id", "field_id"] for u in uniques)
+
+        db.upgrade(engine)  # again: nothing to do, nothing broken
+        db.upgrade(db_url)  # by URL too
+        assert set(inspect(engine).get_table_names()) == names
+        with engine.connect() as conn:
+            assert conn.execute(text(f"SELECT count(*) FROM {db.VERSION_TABLE}")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_the_migration_matches_the_models(engine):
+    """What the revision creates is what the ORM declares (no drift for the next autogenerate)."""
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"version_table": db.VERSION_TABLE, "compare_type": True})
+        diff = compare_metadata(ctx, db.Base.metadata)
+    assert diff == []
+
+
+def test_concurrent_upgrades_of_a_fresh_database_queue(db_url):
+    """The console, the pipeline and a CLI may start at once on an empty database: all succeed."""
+    code = "import sys; from pipelines.review.db import upgrade; upgrade(sys.argv[1])"
+    procs = [subprocess.Popen([sys.executable, "-c", code, db_url], stderr=subprocess.PIPE, text=True,
+                              cwd=ROOT) for _ in range(3)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    # And threads of one process.
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            db.upgrade(db_url)
+        except BaseException as exc:  # asserted below
+            failed.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert failed == [] and not any(t.is_alive() for t in threads)
+    engine = db.make_engine(db_url)
+    try:
+        assert db.current_revision(engine) == "0001"
+        assert set(inspect(engine).get_table_names()) == TABLES | {db.VERSION_TABLE}
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_engine_settings(tmp_path):
+    url = f"sqlite:///{tmp_path / 'deep' / 'er' / 'hocba.db'}"
+    engine = db.make_engine(url)  # creates the parent folders
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert (tmp_path / "deep" / "er" / "hocba.db").exists()
+    finally:
+        engine.dispose()
+
+
+def test_a_plain_postgresql_url_uses_psycopg_3():
+    engine = db.make_engine("postgresql://u@db.example/hocba")
+    assert engine.url.drivername == "postgresql+psycopg" and engine.url.database == "hocba"
+    engine.dispose()
+
+
+def test_foreign_keys_are_enforced(engine):
+    with pytest.raises(Exception, match=r"(?i)foreign key"), engine.begin() as conn:
+        conn.execute(text("INSERT INTO review_audit_log (at, action, item_id, reason, detail) "
+                          "VALUES (CURRENT_TIMESTAMP, 'claim', 4242, '', '{}')"))
+
+
+def test_database_is_cached_per_url_and_defaults_to_the_setting(hocba_home):
+    try:
+        engine = db.database()
+        assert engine is db.database()
+        assert engine.url.database == str(hocba_home.resolve() / "hocba.db")
+        assert db.current_revision(engine) == "0001"
+        other = db.database(f"sqlite:///{hocba_home / 'other.db'}")
+        assert other is not engine and db.current_revision(other) == "0001"
+    finally:
+        db.dispose_engines()
+
+
+def test_migration_scripts_ship_inside_the_package():
+    """Alembic finds env.py and the revisions inside pipelines/, which the wheel packs whole."""
+    root = Path(db.__file__).resolve().parent / "migrations"
+    assert root == db.MIGRATIONS_DIR
+    assert (root / "env.py").is_file() and (root / "script.py.mako").is_file()
+    assert [p.name for p in sorted((root / "versions").glob("*.py"))] == ["0001_initial.py"]
+    pyproject = (Path(db.__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    assert 'packages = ["pipelines"]' in pyproject
