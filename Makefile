@@ -11,7 +11,7 @@ export OMP_THREAD_LIMIT := 1
 
 SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd poppler-utils \
 	xmlsec1 fonts-dejavu-core python3 python3-venv ca-certificates \
-	chromium chromium-driver
+	chromium chromium-driver softhsm2 opensc
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 # The first Python 3.11/3.12 that actually runs (pyenv shims may exist without a version behind them).

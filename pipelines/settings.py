@@ -48,6 +48,32 @@ class Settings(BaseSettings):
     )
     console_host: str = Field(default="127.0.0.1", description="Address the review console listens on")
     console_port: int = Field(default=8000, description="Port of the review console")
+    issued_url: str | None = Field(
+        default=None, description="fsspec URL where signed records are written; default: HOCBA_HOME/issued"
+    )
+    pki_dir: Path | None = Field(
+        default=None, description="Development PKI made by `hocba pki init`; default: HOCBA_HOME/pki"
+    )
+    pki_passphrase: str = Field(
+        default="hocba-dev",
+        description="Passphrase of the development PKCS#12 files (never sign real records with them)",
+    )
+    school_p12: Path | None = Field(default=None, description="School seal key+certificate (PKCS#12); "
+                                    "default: PKI_DIR/school.p12")
+    principal_p12: Path | None = Field(default=None, description="Principal's personal key+certificate "
+                                       "(PKCS#12); default: PKI_DIR/principal.p12")
+    pkcs11_module: str | None = Field(
+        default=None, description="PKCS#11 module (.so) of a token; when set, keys come from the token"
+    )
+    pkcs11_token_label: str | None = Field(default=None, description="Token label (PKCS#11)")
+    pkcs11_pin: str | None = Field(default=None, description="User PIN of the token (PKCS#11)")
+    pkcs11_school_key_label: str = Field(default="school", description="Label of the school key on the token")
+    pkcs11_principal_key_label: str = Field(default="principal",
+                                            description="Label of the principal's key on the token")
+    tsa_url: str | None = Field(default=None, description="RFC 3161 timestamp authority URL (optional)")
+    trust_roots: str | None = Field(
+        default=None, description="Comma-separated PEM files `hocba verify` trusts; default: PKI_DIR/ca.pem"
+    )
     tessdata: Path | None = Field(
         default=None,
         description="Tesseract tessdata folder (eng, vie, osd); default: the system one",
@@ -72,6 +98,20 @@ class Settings(BaseSettings):
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.home_abs / 'hocba.db'}"
+
+    @property
+    def issued_root(self) -> str:
+        return self.issued_url or str(self.home_abs / "issued")
+
+    @property
+    def pki_root(self) -> Path:
+        return (self.pki_dir or self.home_abs / "pki").expanduser().resolve()
+
+    @property
+    def trust_root_paths(self) -> list[Path]:
+        if self.trust_roots:
+            return [Path(p.strip()) for p in self.trust_roots.split(",") if p.strip()]
+        return [self.pki_root / "ca.pem"]
 
     @property
     def dagster_home(self) -> Path:

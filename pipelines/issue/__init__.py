@@ -1,0 +1,1 @@
+"""Issue stage: signed XML + PDF records, the ledger, verification."""
