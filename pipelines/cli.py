@@ -199,6 +199,151 @@ def user_deactivate(username: str, database_url: str | None) -> None:
     click.echo(f"Đã khóa tài khoản #{u.id}.")
 
 
+@main.group()
+def pki() -> None:
+    """Signing keys: a development CA and certificates (real records: a CA-issued token, PKCS#11)."""
+
+
+@pki.command("init")
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace an existing CA (records signed with it stop verifying).")
+@click.option("--school-code", default="DEMO", show_default=True)
+@click.option("--school-name", default="Trường THCS Demo", show_default=True)
+@click.option("--principal-name", default="Nguyễn Văn A", show_default=True)
+@click.option("--key-type", type=click.Choice(["rsa", "ec"]), default="rsa", show_default=True,
+              help="RSA 2048 or EC P-256.")
+def pki_init(directory: Path | None, force: bool, school_code: str, school_name: str, principal_name: str,
+             key_type: str) -> None:
+    """Make a development CA, a school seal and a principal's certificate [default DIR: setting pki_root].
+
+    The PKCS#12 files are encrypted with the setting pki_passphrase (HOCBA_PKI_PASSPHRASE)."""
+    from pipelines.issue.pki import init_pki
+    from pipelines.settings import get_settings
+
+    settings = get_settings()
+    made = init_pki(directory or settings.pki_root, school_code=school_code, school_name=school_name,
+                    principal_name=principal_name, passphrase=settings.pki_passphrase, force=force,
+                    key_type=key_type)  # type: ignore[arg-type]
+    click.echo(f"PKI phát triển / development PKI ({made['key_type'].upper()}): {made['dir']}")
+    for c in made["certificates"]:
+        click.echo(f"  {c['role']:<9} {c['path']}\n"
+                   f"            subject  {c['subject']}\n"
+                   f"            sha256   {c['sha256']}\n"
+                   f"            hiệu lực / valid {c['not_before'][:10]} → {c['not_after'][:10]}")
+    click.echo(f"  khóa CA / CA key: {Path(made['dir']) / 'ca.key.pem'} (0600); "
+               f"school.p12, principal.p12 (0600)")
+    if settings.pki_passphrase == "hocba-dev":
+        click.secho("  cảnh báo / warning: default passphrase; never sign real records with these keys",
+                    fg="yellow", err=True)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+@click.option("--trust", "trust", multiple=True, type=click.Path(path_type=Path),
+              help="CA certificate (PEM) to trust; repeatable [default: setting trust_roots].")
+@click.option("--no-ledger", is_flag=True, help="Check signatures and schema only, not the issue ledger.")
+@_database_url
+def verify(files: tuple[Path, ...], as_json: bool, trust: tuple[Path, ...], no_ledger: bool,
+           database_url: str | None) -> None:
+    """Verify signed records (PDF or XML): signatures, trust, changes after signing, schema, ledger.
+
+    Exit code 0 only when every file verifies and, with the ledger, is its record's current version."""
+    from pipelines.issue.verify import load_trust_roots, verify_file
+    from pipelines.settings import get_settings
+
+    if not logging.getLogger("pipelines").isEnabledFor(logging.DEBUG):
+        logging.getLogger("pyhanko").setLevel(logging.ERROR)  # its tracebacks for an untrusted chain
+    roots = list(trust) or get_settings().trust_root_paths
+    load_trust_roots(roots)  # a missing trust root is a configuration error, not a failed file
+    engine = None if no_ledger else _review_db(database_url)
+    failed = 0
+    for f in files:
+        v = verify_file(f, trust_roots=roots, engine=engine)
+        failed += not v.ok
+        if as_json:
+            click.echo(json.dumps(v.to_dict(), ensure_ascii=False))
+        else:
+            click.secho(v.line(), fg=None if v.ok else "red")
+    if failed:
+        sys.exit(1)
+
+
+@main.group()
+def ledger() -> None:
+    """The issue ledger: every issued, superseded and revoked record version, hash-chained."""
+
+
+_STATUS_VI = {"current": "hiện hành", "superseded": "đã bị thay thế", "revoked": "đã thu hồi"}
+
+
+@ledger.command("check")
+@_database_url
+def ledger_check(database_url: str | None) -> None:
+    """Recompute the hash chain and the events; exit code 0 only when the ledger holds."""
+    from pipelines.issue.errors import LedgerCorrupt
+    from pipelines.issue.ledger import check_chain
+
+    r = check_chain(_review_db(database_url))
+    if not r.ok:
+        raise LedgerCorrupt(f"sổ cấp phát sai ở dòng #{r.first_bad_seq} / ledger broken at entry "
+                            f"#{r.first_bad_seq}: {r.problem} ({r.entries} entries before it hold)")
+    click.echo(f"OK  sổ cấp phát đúng / ledger holds: {r.entries} dòng / entries")
+    if r.head:
+        click.echo(f"    mã băm cuối / head hash: {r.head}")
+
+
+@ledger.command("show")
+@click.argument("record_id")
+@click.option("--json", "as_json", is_flag=True, help="The ledger rows as JSON lines.")
+@_database_url
+def ledger_show(record_id: str, as_json: bool, database_url: str | None) -> None:
+    """A record's versions, their status and files, and its events (RECORD_ID, or a file's sha256)."""
+    from pipelines.issue.errors import LedgerError
+    from pipelines.issue.ledger import find
+
+    rows = find(_review_db(database_url), record_id)
+    if not rows:
+        raise LedgerError(f"không có trong sổ cấp phát / not in the ledger: {record_id}")
+    if as_json:
+        for e in rows:
+            d = {c: getattr(e, c) for c in (
+                "seq", "event", "record_id", "version", "status", "content_sha256", "xml_sha256",
+                "pdf_sha256", "xml_uri", "pdf_uri", "signer_certs", "issued_at", "supersedes", "reason",
+                "recorded_at", "entry_hash")}
+            click.echo(json.dumps(d, ensure_ascii=False, default=str))
+        return
+    latest = {e.version: e for e in rows}
+    click.echo(rows[0].record_id)
+    for e in rows:
+        if e.event != "issue":
+            continue
+        status = latest[e.version].status
+        click.echo(f"  v{e.version}  {_STATUS_VI[status]} / {status}   cấp / issued "
+                   f"{e.issued_at:%Y-%m-%d %H:%M:%S} UTC  (#{e.seq})")
+        click.echo(f"      xml {e.xml_uri}\n      pdf {e.pdf_uri}")
+        for c in e.signer_certs:
+            click.echo(f"      ký / signed: {c.get('role', '?')} {c.get('subject', '')} "
+                       f"sha256 {c.get('sha256', '')}")
+    click.echo("  sự kiện / events:")
+    for e in rows:
+        click.echo(f"    #{e.seq:<6} {e.recorded_at:%Y-%m-%d %H:%M:%S}  {e.event:<9} v{e.version}"
+                   + (f"  {e.reason}" if e.reason else ""))
+
+
+@ledger.command("revoke")
+@click.argument("record_id")
+@click.argument("version", type=int)
+@click.option("--reason", required=True, help="Why (kept in the ledger).")
+@_database_url
+def ledger_revoke(record_id: str, version: int, reason: str, database_url: str | None) -> None:
+    """Revoke one version of a record (appended to the ledger; the files stay)."""
+    from pipelines.issue.ledger import revoke
+
+    e = revoke(_review_db(database_url), record_id, version, reason)
+    click.echo(f"Đã thu hồi / revoked {e.record_id} v{e.version} (#{e.seq}).")
+
+
 def _progress(label: str):
     def report(done: int, total: int) -> None:
         step = max(1, total // 10)

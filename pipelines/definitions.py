@@ -7,6 +7,7 @@ definitions are reached through their modules, never imported by name here.
 import dagster as dg
 
 from pipelines.ingest import definitions as ingest
+from pipelines.issue import definitions as issue
 from pipelines.ocr import definitions as ocr
 from pipelines.resources import default_resources
 from pipelines.review import definitions as review
@@ -16,10 +17,10 @@ from pipelines.validate import definitions as validate
 scan_batch_job = dg.define_asset_job(
     "scan_batch_job",
     # The roster is unpartitioned (one per district): materialized on its own (roster_job).
-    selection=dg.AssetSelection.groups("ingest", "ocr", "validate", "review")
+    selection=dg.AssetSelection.groups("ingest", "ocr", "validate", "review", "issue")
     - dg.AssetSelection.assets("roster"),
     description="Everything one scan batch goes through: ingest, OCR, validate, its flagged fields "
-    "into the review database, and the records of the books with nothing to review.",
+    "into the review database, and the signed records of the books with nothing to review.",
 )
 
 
@@ -30,6 +31,7 @@ def build_defs() -> dg.Definitions:
         ocr.defs,
         validate.defs,
         review.defs,
+        issue.defs,
         dg.Definitions(
             jobs=[scan_batch_job],
             resources=default_resources(),

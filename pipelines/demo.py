@@ -20,7 +20,7 @@ from pipelines.storage import Storage
 
 MARKER = "HOCBA_DEMO_HOME"
 STAGES = [("ingest", "ingest_job"), ("ocr", "ocr_job"), ("validate", "validate_job"),
-          ("review", "review_job")]
+          ("review", "review_job"), ("issue", "issue_job")]
 
 
 def _prepare_home(home: Path, fresh: bool) -> None:
@@ -68,6 +68,10 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
     inbox = Storage(settings.inbox_root)
     inbox.fs.put(str(synth_dir / "inbox") + "/", inbox.full(""), recursive=True)
 
+    from pipelines.issue.pki import ensure_pki
+
+    # Development keys (a local CA, the school seal, the principal): demo records are not real.
+    ensure_pki(settings.pki_root, passphrase=settings.pki_passphrase)
     instance = get_instance(settings)
     defs = build_defs()
     roster_run = import_roster(defs, instance, str(synth_dir / "roster.csv"))
@@ -99,6 +103,7 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
     report["ocr"] = summarize_ocr(Storage(settings.storage_root), keys, synth_dir / "truth")
     report["validate"] = summarize_validate(Storage(settings.storage_root), keys)
     report["review"] = review
+    report["issue"] = summarize_issue(Storage(settings.storage_root), keys)
     report["runs_failed"] = [o.partition_key for o in outcomes if not o.success]
     report["checks_failed"] = sorted({c for o in outcomes for c in o.failed_checks})
     report["seconds"] = {k: round(v, 1) for k, v in timings.items()}
@@ -141,6 +146,18 @@ def demo_review(defs, instance, keys: list[str], truth_dir: Path, simulate: bool
     out["open_items"] = sum(counts.get(k, {}).get("open", 0) for k in keys)
     out["url"] = f"http://{settings.console_host}:{settings.console_port}/"
     return out
+
+
+def summarize_issue(storage: Storage, keys: list[str]) -> dict:
+    from pipelines.issue.ledger import check_chain
+    from pipelines.review.db import database
+
+    settings = get_settings()
+    issued = read_table(storage, "issued_records", list(keys))
+    chain = check_chain(database(settings.database))
+    return {"records": len(issued), "verified": int(issued["verified"].sum()) if len(issued) else 0,
+            "ledger_entries": chain.entries, "ledger_ok": chain.ok, "issued_root": settings.issued_root,
+            "trust_roots": [str(p) for p in settings.trust_root_paths]}
 
 
 def summarize(storage: Storage, keys: list[str]) -> dict:
@@ -251,6 +268,11 @@ def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: s
     if val:
         echo(f"books accepted     {val['books_accepted_final']} of {r['books']} "
              f"(with reviews; the rest have open reviews or no roster student)")
+    iss = r.get("issue")
+    if iss:
+        echo(f"records issued     {iss['records']} signed XML + PDF pairs, {iss['verified']} verified "
+             f"(signatures, chain to the demo CA, PDF difference analysis, XSD, ledger); ledger "
+             f"{iss['ledger_entries']} entries, chain {'intact' if iss['ledger_ok'] else 'BROKEN'}")
     injected = r.get("defects_injected", {})
     if injected:
         echo("defects injected   " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items()))
@@ -268,6 +290,8 @@ def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: s
     echo(f"  quarantined files  {storage}/quarantine/")
     echo(f"  ground truth       {home}/synth/truth/")
     echo("  Dagster UI         make ui   (then http://127.0.0.1:3000)")
+    if iss:
+        echo(f"  signed records     {iss['issued_root']}/   (check any: hocba verify FILE…)")
     rv = r.get("review")
     if rv:
         echo(f"  review console     make serve   (then {rv['url']}); login {rv['user']} / {rv['password']} "

@@ -161,5 +161,6 @@ def default_resources() -> dict[str, object]:
         "roster_source": StorageResource(root_url=s.roster_root),
         "run_settings": RunSettingsResource(workers=s.workers),
         "review_db": ReviewDatabaseResource(url=s.database),
+        "issued": StorageResource(root_url=s.issued_root),
         "io_manager": ParquetTableIOManager(root_url=s.storage_root),
     }

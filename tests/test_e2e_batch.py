@@ -17,6 +17,7 @@ def district_run(tmp_path_factory):
 
     from pipelines.dagster_home import instance as get_instance
     from pipelines.definitions import build_defs
+    from pipelines.issue.pki import ensure_pki
     from pipelines.resources import read_table
     from pipelines.review.db import database
     from pipelines.review.simulate import simulate_review
@@ -38,6 +39,7 @@ def district_run(tmp_path_factory):
         inbox = Storage(settings.inbox_root)
         inbox.fs.put(str(synth / "inbox") + "/", inbox.full(""), recursive=True)
 
+        ensure_pki(settings.pki_root, passphrase=settings.pki_passphrase)  # development keys
         instance = get_instance(settings)
         defs = build_defs()
         roster_run = import_roster(defs, instance, str(synth / "roster.csv"))
@@ -52,6 +54,7 @@ def district_run(tmp_path_factory):
         # The review loop: nothing is finished before anyone reviews; a simulated reviewer
         # answers from the truth; the sensor then asks for each batch's records again.
         engine = database(settings.database)
+        tables_issued_before = read_table(storage, "issued_records", keys)
         loaded = batch_counts(engine)
         finished_before = finished_reviews(defs, instance)
         simulated = simulate_review(engine, storage, synth / "truth")
@@ -61,6 +64,9 @@ def district_run(tmp_path_factory):
             "loaded": loaded, "finished_before": finished_before, "simulated": simulated,
             "finished": finished, "rebuilt": rebuilt,
             "accepted_after": read_table(storage, "accepted_records", keys),
+            "issued_before": tables_issued_before,
+            "issued": read_table(storage, "issued_records", keys),
+            "settings": settings, "engine": engine,
             "corrections": pd.concat([corrections(engine, k) for k in keys], ignore_index=True),
             "keys": keys, "again": again, "outcomes": outcomes, "tables": tables,
             "defects": pd.read_csv(synth / "truth" / "defects.csv", dtype=str),
@@ -282,3 +288,31 @@ def test_accepted_values_after_review_are_right(district_run):
                                                   j["source"], strict=True)
              if expected(ft, truth) != (v if isinstance(v, str) else None)]
     assert len(j) > 0 and wrong == []
+
+
+# --- issue ----------------------------------------------------------------------------
+def test_every_accepted_book_is_issued_once_and_verifies(district_run):
+    before, issued = district_run["issued_before"], district_run["issued"]
+    accepted = district_run["accepted_after"]
+    # Books complete without review were issued by the scan run, the rest after review.
+    assert set(before["book_ref"]) == set(district_run["tables"]["accepted_records"]["book_ref"])
+    assert set(issued["book_ref"]) == set(accepted["book_ref"]) and issued["book_ref"].is_unique
+    assert issued["verified"].all() and (issued["version"] == 1).all()
+
+
+def test_issued_files_verify_with_the_cli_and_the_ledger_chain_holds(district_run):
+    import subprocess
+    import sys
+
+    from pipelines.issue.ledger import check_chain
+
+    from pipelines.storage import Storage
+
+    s, issued = district_run["settings"], district_run["issued"]
+    root = Storage(s.issued_root)
+    files = [root.full(u) for u in [*issued["xml_uri"][:2], *issued["pdf_uri"][:2]]]
+    env = {**__import__("os").environ, "HOCBA_HOME": str(s.home_abs)}
+    out = subprocess.run([sys.executable, "-m", "pipelines.cli", "verify", *files], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert check_chain(district_run["engine"]).ok

@@ -292,3 +292,8 @@ def dispose_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+
+
+# The issue stage's ledger lives in this database too (migration 0002): its model joins Base.metadata
+# whenever this module is loaded, so the migrations and the ORM are compared on the whole schema.
+from pipelines.issue import ledger as _ledger  # noqa: E402, F401  (after Base: the ledger imports it)

@@ -11,8 +11,9 @@ review_job = dg.define_asset_job(
     "its books that need no review.",
 )
 accepted_records_job = dg.define_asset_job(
-    "accepted_records_job", selection=dg.AssetSelection.assets("accepted_records"),
-    description="Rebuild a batch's accepted records from its decisions and the reviewers' corrections.",
+    "accepted_records_job", selection=dg.AssetSelection.assets("accepted_records", "issued_records"),
+    description="Rebuild a batch's accepted records from its decisions and the reviewers' corrections, "
+    "and issue the books that became complete.",
 )
 
 defs = dg.Definitions(assets=[review_items, accepted_records], sensors=[reviews_done_sensor],

@@ -15,7 +15,8 @@ from sqlalchemy import inspect, text
 from pipelines.review import db
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"review_user", "review_item", "review_decision", "review_audit_log"}
+TABLES = {"review_user", "review_item", "review_decision", "review_audit_log", "issue_ledger"}
+HEAD = "0002"  # newest revision (0002: the issue stage's ledger)
 
 
 def test_upgrade_creates_every_table_and_is_idempotent(db_url):
@@ -25,7 +26,7 @@ def test_upgrade_creates_every_table_and_is_idempotent(db_url):
         db.upgrade(engine)
         names = set(inspect(engine).get_table_names())
         assert names == TABLES | {db.VERSION_TABLE}
-        assert db.current_revision(engine) == "0001"
+        assert db.current_revision(engine) == HEAD
         columns = {c["name"] for c in inspect(engine).get_columns("review_item")}
         assert {"batch_id", "district", "school", "vocabulary", "box_px", "claimed_until", "needs_second",
                 "first_value", "first_by", "final_value", "resolved_by", "resolved_at"} <= columns
@@ -73,7 +74,7 @@ def test_concurrent_upgrades_of_a_fresh_database_queue(db_url):
     assert failed == [] and not any(t.is_alive() for t in threads)
     engine = db.make_engine(db_url)
     try:
-        assert db.current_revision(engine) == "0001"
+        assert db.current_revision(engine) == HEAD
         assert set(inspect(engine).get_table_names()) == TABLES | {db.VERSION_TABLE}
     finally:
         engine.dispose()
@@ -109,9 +110,9 @@ def test_database_is_cached_per_url_and_defaults_to_the_setting(hocba_home):
         engine = db.database()
         assert engine is db.database()
         assert engine.url.database == str(hocba_home.resolve() / "hocba.db")
-        assert db.current_revision(engine) == "0001"
+        assert db.current_revision(engine) == HEAD
         other = db.database(f"sqlite:///{hocba_home / 'other.db'}")
-        assert other is not engine and db.current_revision(other) == "0001"
+        assert other is not engine and db.current_revision(other) == HEAD
     finally:
         db.dispose_engines()
 
@@ -121,6 +122,7 @@ def test_migration_scripts_ship_inside_the_package():
     root = Path(db.__file__).resolve().parent / "migrations"
     assert root == db.MIGRATIONS_DIR
     assert (root / "env.py").is_file() and (root / "script.py.mako").is_file()
-    assert [p.name for p in sorted((root / "versions").glob("*.py"))] == ["0001_initial.py"]
+    assert [p.name for p in sorted((root / "versions").glob("*.py"))] == [
+        "0001_initial.py", "0002_issue_ledger.py"]
     pyproject = (Path(db.__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert 'packages = ["pipelines"]' in pyproject

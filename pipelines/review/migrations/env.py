@@ -17,8 +17,12 @@ _PG_LOCK_KEY = 0x686F636261  # "hocba"
 
 
 def _run(connection) -> None:
+    # transactional_ddl: Alembic takes SQLite's DDL for non-transactional and would commit after each
+    # revision, letting a queued process in between that reads the half-way version and runs the next
+    # revision too (then this one fails on "table exists"). Our SQLite connections begin their own
+    # transactions (db.make_engine), so DDL is transactional: one transaction, one lock, all revisions.
     context.configure(connection=connection, target_metadata=Base.metadata, version_table=VERSION_TABLE,
-                      render_as_batch=connection.dialect.name == "sqlite")
+                      render_as_batch=connection.dialect.name == "sqlite", transactional_ddl=True)
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})

@@ -1,0 +1,43 @@
+"""The issue asset: each accepted book's signed XML + PDF, in the ledger, verified after write."""
+
+import dagster as dg
+import pandas as pd
+
+from pipelines.partitions import scan_batches
+from pipelines.resources import ReviewDatabaseResource, StorageResource
+
+
+@dg.asset(
+    group_name="issue", kinds={"python", "pdf", "xml"}, io_manager_key="io_manager",
+    partitions_def=scan_batches,
+    ins={"accepted_records": dg.AssetIn(), "normalized_records": dg.AssetIn(), "scan_manifest": dg.AssetIn()},
+    description="Signed XML + PDF records of the batch's accepted books (one row per current version), "
+    "written once under the issued root and recorded in the hash-chained ledger.",
+    check_specs=[dg.AssetCheckSpec("every_record_verifies", asset="issued_records", blocking=True,
+                                   description="Every file written verifies: signatures, chain to the "
+                                   "trust roots, PDF difference analysis, XSD, ledger status current.")],
+)
+def issued_records(context: dg.AssetExecutionContext, accepted_records: pd.DataFrame,
+                   normalized_records: pd.DataFrame, scan_manifest: pd.DataFrame,
+                   review_db: ReviewDatabaseResource, issued: StorageResource):
+    from pipelines.issue.keys import signing_keys
+    from pipelines.issue.stage import issue_batch, verify_issued
+    from pipelines.settings import get_settings
+
+    settings = get_settings()
+    engine, storage = review_db.engine(), issued.storage()
+    r = issue_batch(accepted_records, normalized_records, scan_manifest, engine=engine, storage=storage,
+                    keys=signing_keys(), tsa_url=settings.tsa_url)
+    problems = verify_issued(r.issued, storage, engine, settings.trust_root_paths)
+    r.issued["verified"] = [not problems.get(rid) for rid in r.issued["record_id"]]
+    context.log.info(f"issue {context.partition_key}: {r.new} new, {r.unchanged} unchanged, "
+                     f"{len(r.failed)} not issued, {len(problems)} failed verification")
+    yield dg.Output(r.issued, metadata={
+        "records": len(r.issued), "new": r.new, "unchanged": r.unchanged, "not_issued": len(r.failed),
+        "not_issued_reasons": dg.MetadataValue.json([{"record_id": i, "why": w} for i, w in r.failed]),
+        "seconds": dg.MetadataValue.json({k: round(v, 2) for k, v in r.seconds.items()}),
+    })
+    yield dg.AssetCheckResult(
+        check_name="every_record_verifies", passed=not problems,
+        metadata={"records": len(r.issued), "failed": dg.MetadataValue.json(
+            {rid: p[:3] for rid, p in list(problems.items())[:20]})})

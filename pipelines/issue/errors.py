@@ -1,0 +1,43 @@
+"""Errors of the issue stage (records, PDF, ledger; signing and verification subclass ``IssueError``).
+
+Messages name record ids and field ids, never field values: they reach logs and Dagster metadata,
+and the values are children's personal data.
+"""
+
+from __future__ import annotations
+
+from pipelines.errors import HocbaError, InputError
+
+
+class IssueError(HocbaError):
+    """Base of the issue stage's errors."""
+
+
+class RecordInvalid(IssueError, InputError):
+    """A record cannot be built, or its XML does not satisfy the record schema (XSD)."""
+
+    def __init__(self, record_id: str | None, errors: list[str]) -> None:
+        self.record_id = record_id
+        self.errors = list(errors)
+        more = len(self.errors) - 5
+        shown = "; ".join(self.errors[:5]) + (f" (+{more} more)" if more > 0 else "")
+        super().__init__(f"record {record_id or '?'} is invalid: {shown}")
+
+
+class LedgerError(IssueError):
+    """The ledger refuses an operation (unknown version, already revoked, …)."""
+
+    exit_code = 4
+
+
+class LedgerConflict(LedgerError):
+    """The ledger moved on while this record was being made (another process issued a version of it
+    first): nothing was appended; make the record again from ``next_version``."""
+
+    exit_code = 5
+
+
+class LedgerCorrupt(IssueError):
+    """The ledger's hash chain or its event sequence does not hold: rows were edited or removed."""
+
+    exit_code = 6

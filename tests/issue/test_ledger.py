@@ -1,0 +1,357 @@
+"""The issue ledger: versions, supersession and revocation as appended rows, files written once, a hash
+chain that shows edits, and a crash between the file writes and the commit that a re-run repairs.
+
+On SQLite always, and on PostgreSQL too when HOCBA_TEST_DATABASE_URL is set (the review tests' fixture).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
+
+from pipelines.cli import main
+from pipelines.issue import ledger
+from pipelines.issue.errors import LedgerConflict, LedgerError
+from pipelines.issue.ledger import LedgerEntry, check_chain, issue, lookup, next_version, revoke, write_once
+from pipelines.issue.model import BookRecord, FieldValue
+from pipelines.issue.pdf import render_pdf
+from pipelines.issue.record import content_sha256, record_xml
+from pipelines.review import db
+from pipelines.storage import Storage
+from tests.issue.samples import sample_record
+from tests.review.conftest import db_url, pg_database  # noqa: F401  (fixtures: SQLite, and PostgreSQL if set)
+
+ROOT = Path(__file__).resolve().parents[2]
+AT = dt.datetime(2026, 5, 21, 3, 4, 5, tzinfo=dt.UTC)
+CERTS = [{"role": "principal", "subject": "CN=Nguyễn Văn A", "sha256": "ab" * 32},
+         {"role": "school", "subject": "CN=Trường THCS Demo", "sha256": "cd" * 32}]
+
+
+@pytest.fixture
+def engine(db_url) -> Engine:  # noqa: F811
+    eng = db.make_engine(db_url)
+    db.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def storage(tmp_path) -> Storage:
+    return Storage(str(tmp_path / "issued-root"))
+
+
+@dataclasses.dataclass
+class Made:
+    record: BookRecord
+    digest: str
+    xml: bytes
+    pdf: bytes
+
+
+def make(record: BookRecord, version: int, at: dt.datetime = AT) -> Made:
+    """The files of one version, as the stage makes them (unsigned here: the ledger does not look)."""
+    prev = None if version == 1 else f"{record.record_id}:v{version - 1}"
+    xml = record_xml(record, version=version, supersedes=prev, issued_at=at)
+    pdf = render_pdf(record, xml=xml, version=version, issued_at=at)
+    return Made(record, content_sha256(record), xml, pdf)
+
+
+def put(engine: Engine, storage: Storage, m: Made, at: dt.datetime = AT) -> LedgerEntry:
+    return issue(engine, storage, record_id=m.record.record_id, content_sha256=m.digest, xml=m.xml, pdf=m.pdf,
+                 signer_certs=CERTS, issued_at=at)
+
+
+def corrected(record: BookRecord, score: str = "4,5") -> BookRecord:
+    y = record.years[0]
+    fields = {**y.fields, "scores.toan.hk2": FieldValue("scores.toan.hk2", score, "review", "rv9", AT)}
+    return dataclasses.replace(record, years=(dataclasses.replace(y, fields=fields), *record.years[1:]))
+
+
+def rows(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(LedgerEntry)).scalar_one()
+
+
+@pytest.fixture(scope="module")
+def v1() -> Made:
+    return make(sample_record(), 1)
+
+
+@pytest.fixture(scope="module")
+def v2() -> Made:
+    return make(corrected(sample_record()), 2, AT + dt.timedelta(days=3))
+
+
+def test_first_issue_writes_both_files_once_and_appends_one_row(engine, storage, v1):
+    rid = v1.record.record_id
+    assert next_version(engine, rid, v1.digest) == (1, None)
+    e = put(engine, storage, v1)
+    assert (e.seq, e.event, e.version, e.status, e.supersedes) == (1, "issue", 1, "current", None)
+    assert storage.read_bytes(e.xml_uri) == v1.xml and storage.read_bytes(e.pdf_uri) == v1.pdf
+    assert e.xml_uri == f"issued/{e.xml_sha256[:2]}/{e.xml_sha256}.xml"
+    assert e.xml_sha256 == hashlib.sha256(v1.xml).hexdigest() == storage.sha256(e.xml_uri)
+    assert e.pdf_sha256 == hashlib.sha256(v1.pdf).hexdigest()
+    assert e.issued_at == AT and e.signer_certs == CERTS and e.prev_hash == ledger.GENESIS
+    version, existing = next_version(engine, rid, v1.digest)
+    assert version == 1 and existing.seq == 1 and existing.xml_uri == e.xml_uri
+    assert lookup(engine, xml_sha256=e.xml_sha256) == ledger.LedgerStatus(rid, 1, "current", AT)
+    assert lookup(engine, pdf_sha256=e.pdf_sha256).status == "current"
+    assert lookup(engine, pdf_sha256="0" * 64) is None
+
+
+def test_issuing_the_same_content_again_is_a_no_op(engine, storage, v1):
+    first = put(engine, storage, v1)
+    again = make(v1.record, 1, AT + dt.timedelta(hours=5))  # re-run: new signing time, same data
+    assert put(engine, storage, again).seq == first.seq
+    assert rows(engine) == 1
+    sha = hashlib.sha256(again.xml).hexdigest()
+    assert not storage.exists(f"issued/{sha[:2]}/{sha}.xml")  # nothing written
+
+
+def test_a_correction_is_a_new_version_that_supersedes_the_old(engine, storage, v1, v2):
+    e1 = put(engine, storage, v1)
+    assert next_version(engine, v1.record.record_id, v2.digest) == (2, None)
+    e2 = put(engine, storage, v2, AT + dt.timedelta(days=3))
+    assert (e2.seq, e2.version, e2.status, e2.supersedes) == (3, 2, "current", e1.seq)
+    hist = ledger.history(engine, v1.record.record_id)
+    assert [(e.seq, e.event, e.version, e.status) for e in hist] == [
+        (1, "issue", 1, "current"), (2, "supersede", 1, "superseded"), (3, "issue", 2, "current")]
+    assert hist[1].reason == "thay bằng phiên bản 2" and hist[1].xml_sha256 == e1.xml_sha256
+    assert lookup(engine, xml_sha256=e1.xml_sha256).status == "superseded"
+    assert lookup(engine, pdf_sha256=e2.pdf_sha256) == ledger.LedgerStatus(
+        v1.record.record_id, 2, "current", AT + dt.timedelta(days=3))
+    assert ledger.current(engine, v1.record.record_id).seq == 3
+    assert storage.exists(e1.xml_uri) and storage.exists(e1.pdf_uri)  # old versions stay
+    # Going back to the first content is a third version, not a return to v1.
+    assert next_version(engine, v1.record.record_id, v1.digest) == (3, None)
+    assert check_chain(engine).ok
+
+
+def test_revocation_is_appended_and_ends_the_current_version(engine, storage, v1, v2):
+    put(engine, storage, v1)
+    e2 = put(engine, storage, v2, AT + dt.timedelta(days=3))
+    r = revoke(engine, v1.record.record_id, 2, "cấp nhầm học sinh")
+    assert (r.event, r.version, r.status, r.reason, r.xml_sha256) == (
+        "revoke", 2, "revoked", "cấp nhầm học sinh", e2.xml_sha256)
+    assert lookup(engine, xml_sha256=e2.xml_sha256).status == "revoked"
+    assert ledger.current(engine, v1.record.record_id) is None
+    assert next_version(engine, v1.record.record_id, v2.digest) == (3, None)  # re-issue: a new version
+    revoke(engine, v1.record.record_id, 1, "bản cũ cũng sai")  # a superseded version can be revoked too
+    with pytest.raises(LedgerError, match="already revoked"):
+        revoke(engine, v1.record.record_id, 2, "lần nữa")
+    with pytest.raises(LedgerError, match="no version 7"):
+        revoke(engine, v1.record.record_id, 7, "không có")
+    with pytest.raises(LedgerError, match="reason"):
+        revoke(engine, v1.record.record_id, 1, "  ")
+    v3 = make(v2.record, 3, AT + dt.timedelta(days=4))
+    e3 = put(engine, storage, v3, AT + dt.timedelta(days=4))
+    assert (e3.version, e3.supersedes) == (3, None)  # nothing current to supersede
+    assert check_chain(engine) == ledger.ChainReport(True, 6, None, None, e3.entry_hash)
+
+
+def test_a_version_issued_meanwhile_is_a_conflict_and_nothing_is_appended(engine, storage, v1, v2):
+    put(engine, storage, v1)
+    stale = make(v2.record, 1)  # made before v1 was issued: says version 1
+    with pytest.raises(LedgerConflict, match="version 1"):
+        put(engine, storage, stale)
+    with pytest.raises(LedgerError, match="not OTHER"):
+        issue(engine, storage, record_id="OTHER", content_sha256=v2.digest, xml=v2.xml, pdf=v2.pdf,
+              signer_certs=CERTS, issued_at=AT)
+    with pytest.raises(LedgerError, match="content hash"):
+        issue(engine, storage, record_id=v2.record.record_id, content_sha256="0" * 64, xml=v2.xml, pdf=v2.pdf,
+              signer_certs=CERTS, issued_at=AT)
+    assert rows(engine) == 1
+
+
+def test_the_ledger_is_append_only_in_the_database(engine, storage, v1):
+    put(engine, storage, v1)
+    for sql in ("UPDATE issue_ledger SET status = 'revoked'", "DELETE FROM issue_ledger"):
+        with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+            conn.execute(text(sql))
+    assert rows(engine) == 1 and check_chain(engine).ok
+
+
+def _tampered_copy(tmp_path: Path, db_file: Path, *sql: str) -> str:
+    """A copy of the SQLite ledger, edited around its triggers as someone with the file could."""
+    copy = tmp_path / "copy.db"
+    src = sqlite3.connect(db_file)
+    dst = sqlite3.connect(copy)
+    src.backup(dst)
+    src.close()
+    dst.execute("DROP TRIGGER issue_ledger_no_update")
+    dst.execute("DROP TRIGGER issue_ledger_no_delete")
+    for s in sql:
+        dst.execute(s)
+    dst.commit()
+    dst.close()
+    return f"sqlite:///{copy}"
+
+
+def test_the_chain_shows_an_edited_or_removed_row(tmp_path, storage, v1, v2):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    eng = db.make_engine(url)
+    db.upgrade(eng)
+    put(eng, storage, v1)
+    put(eng, storage, v2, AT + dt.timedelta(days=3))
+    revoke(eng, v1.record.record_id, 2, "thử")
+    eng.dispose()
+    runner = CliRunner()
+    ok = runner.invoke(main, ["ledger", "check", "--database-url", url])
+    assert ok.exit_code == 0 and "4 dòng / entries" in ok.output, ok.output
+
+    cases = {
+        "UPDATE issue_ledger SET status = 'current' WHERE seq = 4": (4, "row was changed"),
+        "UPDATE issue_ledger SET pdf_sha256 = '" + "e" * 64 + "' WHERE seq = 1": (1, "row was changed"),
+        "DELETE FROM issue_ledger WHERE seq = 2": (3, "rows 2…2 are missing"),
+    }
+    for sql, (seq, problem) in cases.items():
+        bad_url = _tampered_copy(tmp_path, tmp_path / "ledger.db", sql)
+        bad = db.make_engine(bad_url)
+        report = check_chain(bad)
+        bad.dispose()
+        assert (report.ok, report.first_bad_seq) == (False, seq) and problem in report.problem, (sql, report)
+        res = runner.invoke(main, ["ledger", "check", "--database-url", bad_url])
+        assert res.exit_code == 6 and f"#{seq}" in res.output, res.output
+
+    # A row rewritten with a recomputed hash still breaks the next row's link.
+    eng = db.make_engine(url)
+    with eng.connect() as conn:
+        r = dict(conn.execute(select(LedgerEntry.__table__).where(LedgerEntry.seq == 2)).mappings().one())
+    eng.dispose()
+    r["reason"] = "sửa lén"
+    forged = ledger.entry_hash(r, r["prev_hash"])
+    bad_url = _tampered_copy(
+        tmp_path, tmp_path / "ledger.db",
+        f"UPDATE issue_ledger SET reason = 'sửa lén', entry_hash = '{forged}' WHERE seq = 2")
+    bad = db.make_engine(bad_url)
+    report = check_chain(bad)
+    bad.dispose()
+    assert (report.first_bad_seq, report.problem) == (3, "prev_hash is not the previous row's entry_hash")
+
+
+def test_ledger_show_lists_versions_statuses_and_events(tmp_path, storage, v1, v2):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    eng = db.make_engine(url)
+    db.upgrade(eng)
+    e1 = put(eng, storage, v1)
+    put(eng, storage, v2, AT + dt.timedelta(days=3))
+    eng.dispose()
+    runner = CliRunner()
+    for key in (v1.record.record_id, e1.pdf_sha256):  # by record id, or by a file's sha256
+        res = runner.invoke(main, ["ledger", "show", key, "--database-url", url])
+        assert res.exit_code == 0, res.output
+        assert "v1  đã bị thay thế / superseded" in res.output and "v2  hiện hành / current" in res.output
+        assert e1.xml_uri in res.output and "supersede" in res.output
+    res = runner.invoke(main, ["ledger", "show", "KHONG-CO", "--database-url", url])
+    assert res.exit_code == 4 and "not in the ledger" in res.output
+    res = runner.invoke(main, ["ledger", "revoke", v1.record.record_id, "2", "--reason", "sai",
+                               "--database-url", url])
+    assert res.exit_code == 0 and "v2" in res.output
+
+
+def test_write_once_never_rewrites_a_file(storage):
+    uri = write_once(storage, b"<x/>", "xml")
+    path = Path(storage.full(uri))
+    before = path.stat().st_mtime_ns
+    assert write_once(storage, b"<x/>", "xml") == uri and path.stat().st_mtime_ns == before
+    assert write_once(storage, b"<y/>", "xml") != uri
+    assert not [p for p in Path(storage.full("issued")).rglob("*.tmp")]  # no temporary file left
+    with pytest.raises(ValueError):
+        write_once(storage, b"x", "../x")
+
+
+CRASH = r"""
+import datetime as dt, os, signal, sys
+from pathlib import Path
+from pipelines.issue import ledger
+from pipelines.review.db import make_engine
+from pipelines.storage import Storage
+
+url, root, xml, pdf, rid, digest, when = sys.argv[1:]
+insert = ledger._insert_rows
+
+def crash(conn, rows):
+    if when == "after_insert":
+        insert(conn, rows)  # the rows are in the transaction, not committed
+    os.kill(os.getpid(), signal.SIGKILL)
+
+ledger._insert_rows = crash
+ledger.issue(make_engine(url), Storage(root), record_id=rid, content_sha256=digest,
+             xml=Path(xml).read_bytes(), pdf=Path(pdf).read_bytes(), signer_certs=[],
+             issued_at=dt.datetime(2026, 5, 21, tzinfo=dt.UTC))
+print("not killed")
+"""
+
+
+@pytest.mark.parametrize("when", ["before_insert", "after_insert"])
+def test_a_crash_between_the_files_and_the_commit_leaves_files_and_no_row_and_a_rerun_issues_once(
+        engine, db_url, storage, v1, v2, tmp_path, when):  # noqa: F811
+    put(engine, storage, v1)
+    (tmp_path / "v2.xml").write_bytes(v2.xml)
+    (tmp_path / "v2.pdf").write_bytes(v2.pdf)
+    child = subprocess.run(
+        [sys.executable, "-c", CRASH, db_url, storage.root_url, str(tmp_path / "v2.xml"),
+         str(tmp_path / "v2.pdf"), v2.record.record_id, v2.digest, when],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
+    xml_uri = f"issued/{hashlib.sha256(v2.xml).hexdigest()[:2]}/{hashlib.sha256(v2.xml).hexdigest()}.xml"
+    pdf_sha = hashlib.sha256(v2.pdf).hexdigest()
+    assert storage.exists(xml_uri) and storage.exists(f"issued/{pdf_sha[:2]}/{pdf_sha}.pdf")  # files first
+    assert rows(engine) == 1 and lookup(engine, xml_sha256=hashlib.sha256(v2.xml).hexdigest()) is None
+    assert next_version(engine, v2.record.record_id, v2.digest) == (2, None)
+
+    e = put(engine, storage, v2)  # the re-run
+    assert (e.version, e.xml_uri) == (2, xml_uri)
+    assert put(engine, storage, v2).seq == e.seq  # and once only
+    hist = ledger.history(engine, v2.record.record_id)
+    assert [(h.event, h.version) for h in hist] == [("issue", 1), ("supersede", 1), ("issue", 2)]
+    assert storage.read_bytes(e.pdf_uri) == v2.pdf and check_chain(engine).ok
+
+
+def test_a_console_database_at_0001_gains_the_ledger_and_can_go_back(db_url):  # noqa: F811
+    from alembic import command
+
+    eng = db.make_engine(db_url)
+    try:
+        with db.writer(eng).connect() as conn:
+            command.upgrade(db.alembic_config(conn), "0001")
+            conn.commit()
+        assert db.current_revision(eng) == "0001"
+        with eng.begin() as conn:
+            conn.execute(text("INSERT INTO review_user (username, password_hash, role, scope_kind, active, "
+                              "created_at) VALUES ('an', 'x', 'admin', 'all', true, CURRENT_TIMESTAMP)"))
+        db.upgrade(eng)
+        assert db.current_revision(eng) == "0002" and check_chain(eng).ok
+        with eng.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM review_user")).scalar_one() == 1
+        with db.writer(eng).connect() as conn:
+            command.downgrade(db.alembic_config(conn), "0001")
+            conn.commit()
+        assert db.current_revision(eng) == "0001"
+    finally:
+        eng.dispose()
+
+
+def test_the_migration_creates_the_ledger_at_head(engine):
+    assert db.current_revision(engine) == "0002"
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(LedgerEntry)).scalar_one() == 0
+    assert check_chain(engine) == ledger.ChainReport(True, 0, None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_engines():
+    yield
+    db.dispose_engines()
+
