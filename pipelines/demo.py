@@ -291,7 +291,7 @@ def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: s
     echo(f"  ground truth       {home}/synth/truth/")
     echo("  Dagster UI         make ui   (then http://127.0.0.1:3000)")
     if iss:
-        echo(f"  signed records     {iss['issued_root']}/   (check any: hocba verify FILE…)")
+        echo(f"  signed records     {iss['issued_root']}/issued/   (check any: hocba verify FILE…)")
     rv = r.get("review")
     if rv:
         echo(f"  review console     make serve   (then {rv['url']}); login {rv['user']} / {rv['password']} "

@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     console_host: str = Field(default="127.0.0.1", description="Address the review console listens on")
     console_port: int = Field(default=8000, description="Port of the review console")
     issued_url: str | None = Field(
-        default=None, description="fsspec URL where signed records are written; default: HOCBA_HOME/issued"
+        default=None,
+        description="fsspec URL of the root whose issued/ folder holds signed records (e.g. the storage "
+        "root); default: HOCBA_HOME, so files land in HOCBA_HOME/issued/",
     )
     pki_dir: Path | None = Field(
         default=None, description="Development PKI made by `hocba pki init`; default: HOCBA_HOME/pki"
@@ -101,7 +103,7 @@ class Settings(BaseSettings):
 
     @property
     def issued_root(self) -> str:
-        return self.issued_url or str(self.home_abs / "issued")
+        return self.issued_url or str(self.home_abs)
 
     @property
     def pki_root(self) -> Path:
