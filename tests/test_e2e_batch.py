@@ -305,7 +305,6 @@ def test_issued_files_verify_with_the_cli_and_the_ledger_chain_holds(district_ru
     import sys
 
     from pipelines.issue.ledger import check_chain
-
     from pipelines.storage import Storage
 
     s, issued = district_run["settings"], district_run["issued"]
