@@ -24,7 +24,6 @@ import logging
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import pandas as pd
@@ -53,6 +52,7 @@ from pipelines.review.errors import (
     SecondEntryByOther,
     UserError,
 )
+from pipelines.validate.records import field_vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -227,20 +227,6 @@ def audit(
 
 
 # --- loading --------------------------------------------------------------------------------------
-@cache
-def _vocabulary(template_id: str, field_id: str) -> str | None:
-    """The vocabulary a template names for a field (enum, grade levels), as the validate stage uses it."""
-    from pipelines.contracts import templates
-
-    tpl = templates().get(template_id)
-    if tpl is None:
-        return None
-    try:
-        return tpl.field(field_id).vocabulary
-    except KeyError:
-        return None
-
-
 def _text(x: Any) -> str | None:
     if x is None or (isinstance(x, float) and pd.isna(x)) or x is pd.NA:
         return None
@@ -282,7 +268,8 @@ def load_items(
         rows.append({
             "batch_id": str(r.batch_id), "district": district, "school": school, "book_ref": str(r.book_ref),
             "page_id": str(r.page_id), "template_id": str(r.template_id), "field_id": str(r.field_id),
-            "field_type": str(r.field_type), "vocabulary": _vocabulary(str(r.template_id), str(r.field_id)),
+            "field_type": str(r.field_type),
+            "vocabulary": field_vocabulary(str(r.template_id), str(r.field_id)),
             "raw_text": _text(r.raw_text) or "", "proposed_value": _text(r.proposed_value),
             "confidence": float(r.confidence), "reasons": _strings(r.reasons),
             "candidates": _strings(r.candidates), "crop_uri": _text(r.crop_uri),

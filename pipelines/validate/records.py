@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 
 import pandas as pd
 
@@ -18,7 +19,9 @@ GENDERS = {"Nam": "male", "Nữ": "female"}
 """Book's gender words (vocabulary ``gender``) → the roster's and the identifier's terms."""
 
 
-def _vocabulary(template_id: str, field_id: str) -> str | None:
+@cache
+def field_vocabulary(template_id: str, field_id: str) -> str | None:
+    """The vocabulary a template names for a field (enums, grade levels); None when it has none."""
     tpl = templates().get(template_id)
     if tpl is None:
         return None
@@ -34,7 +37,7 @@ def normalize_readings(readings: pd.DataFrame, layouts: pd.DataFrame) -> tuple[p
     typed: dict[tuple[str, str], Normalized] = {}
     rows = []
     for r in readings.itertuples(index=False):
-        n = (normalize_field(r.field_type, r.text, _vocabulary(r.template_id, r.field_id))
+        n = (normalize_field(r.field_type, r.text, field_vocabulary(r.template_id, r.field_id))
              if r.page_id in ok_pages else Normalized(None, error="unknown_layout"))
         typed[(r.page_id, r.field_id)] = n
         rows.append({"batch_id": r.batch_id, "book_ref": r.book_ref, "page_id": r.page_id,
