@@ -19,7 +19,7 @@ PYTHON := $(shell for p in python3.12 python3.11 python3; do \
 	if $$p -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] < (3, 13)))' 2>/dev/null; \
 	then command -v $$p; break; fi; done)
 ifeq ($(PYTHON),)
-$(error Need Python 3.11 or 3.12 (Debian 12 / Ubuntu 22.04+ have it as python3))
+$(error Need Python 3.11 or 3.12 (Debian 12 and Ubuntu 24.04 have it as python3; on Ubuntu 22.04 install python3.11))
 endif
 
 .PHONY: help setup system env demo test test-fast lint format ui serve clean
