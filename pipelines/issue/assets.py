@@ -33,7 +33,8 @@ def issued_records(context: dg.AssetExecutionContext, accepted_records: pd.DataF
     context.log.info(f"issue {context.partition_key}: {r.new} new, {r.unchanged} unchanged, "
                      f"{len(r.failed)} not issued, {len(problems)} failed verification")
     yield dg.Output(r.issued, metadata={
-        "records": len(r.issued), "new": r.new, "unchanged": r.unchanged, "not_issued": len(r.failed),
+        "records": len(r.issued), "new": r.new, "unchanged": r.unchanged, "revoked_held": r.revoked,
+        "not_issued": len(r.failed),
         "not_issued_reasons": dg.MetadataValue.json([{"record_id": i, "why": w} for i, w in r.failed]),
         "seconds": dg.MetadataValue.json({k: round(v, 2) for k, v in r.seconds.items()}),
     })

@@ -229,6 +229,15 @@ def next_version(engine: Engine, record_id: str, content_sha256: str) -> tuple[i
     return st.last_version + 1, None
 
 
+def revoked_content(engine: Engine, record_id: str, content_sha256: str) -> bool:
+    """True when a revoked version of the record carries exactly this content: a re-run must not
+    issue it again (revocation is a decision; only new content makes a new version)."""
+    with engine.connect() as conn:
+        st = _state(conn, record_id)
+    return any(e.content_sha256 == content_sha256 and st.latest[v].event == "revoke"
+               for v, e in st.issued.items())
+
+
 def lookup(engine: Engine, *, xml_sha256: str | None = None,
            pdf_sha256: str | None = None) -> LedgerStatus | None:
     """The record, version and effective status of an issued file, by its sha256 (None: not issued)."""

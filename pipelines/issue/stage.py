@@ -29,6 +29,7 @@ class IssueResult:
     issued: pd.DataFrame
     new: int = 0
     unchanged: int = 0
+    revoked: int = 0  # books whose unchanged content was revoked: held back, not reissued
     failed: list[tuple[str, str]] = field(default_factory=list)  # (record_id, why)
     seconds: Counter = field(default_factory=Counter)
 
@@ -52,7 +53,7 @@ def issue_batch(accepted_records: pd.DataFrame, normalized_records: pd.DataFrame
     A record that fails its XSD is not issued and is reported in ``failed`` with why;
     the rest of the batch goes on."""
     from pipelines.issue.errors import RecordInvalid
-    from pipelines.issue.ledger import issue, next_version
+    from pipelines.issue.ledger import issue, next_version, revoked_content
     from pipelines.issue.model import build_records
     from pipelines.issue.pdf import render_pdf
     from pipelines.issue.record import content_sha256, record_xml
@@ -68,6 +69,10 @@ def issue_batch(accepted_records: pd.DataFrame, normalized_records: pd.DataFrame
         t = time.perf_counter()
         digest = content_sha256(rec)
         version, existing = next_version(engine, rec.record_id, digest)
+        if existing is None and revoked_content(engine, rec.record_id, digest):
+            res.revoked += 1
+            res.seconds["ledger"] += time.perf_counter() - t
+            continue
         res.seconds["ledger"] += time.perf_counter() - t
         if existing is None:
             issued_at = now or dt.datetime.now(dt.UTC)

@@ -30,21 +30,21 @@ def issue_inputs(district: District | None = None, *, books: int = 10, seed: int
             page_id = f"{hashlib.sha256(b.book_ref.encode()).hexdigest()[:16]}-p{p.book_page_no - 1:03d}"
             year = next((y for y in b.years if y.school_year == p.school_year), None)
             tpl = tpls[p.template_id]
-            for f in tpl.fields:
-                raw = p.values.get(f.id, "")
+            for f in tpl.field_specs():
+                raw = p.values.get(f.field_id, "")
                 n = normalize_field(f.type, raw, f.vocabulary) if raw else None
                 value = n.value if n is not None else None
                 norm.append({"batch_id": batch_id, "book_ref": b.book_ref, "page_id": page_id,
                              "school_year": year.school_year if year else None,
                              "grade": year.grade if year else None,
                              "rule_set": year.rule_set if year else None, "template_id": p.template_id,
-                             "field_id": f.id, "field_type": f.type, "raw_text": raw, "value": value,
+                             "field_id": f.field_id, "field_type": f.type, "raw_text": raw, "value": value,
                              "value_number": n.number if n is not None else None,
                              "value_date": n.date if n is not None else None, "confidence": 1.0,
                              "parse_error": n.error if n is not None else None})
                 acc.append({"batch_id": batch_id, "book_ref": b.book_ref, "student_id": b.student_id,
                             "page_id": page_id, "school_year": year.school_year if year else None,
-                            "grade": year.grade if year else None, "field_id": f.id, "value": value,
+                            "grade": year.grade if year else None, "field_id": f.field_id, "value": value,
                             "source": "auto", "reviewed_by": None, "reviewed_at": pd.NaT})
         man.append({"batch_id": batch_id, "district": b.district, "school": b.school, "file_path": scan,
                     "file_sha256": hashlib.sha256(f"scan:{b.book_ref}".encode()).hexdigest(),
