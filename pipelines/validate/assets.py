@@ -50,6 +50,11 @@ def validate_pages(
 ):
     """Typed values, rule cross-checks, roster matches and accept/flag per field."""
     key = context.partition_key
+    if roster.empty:  # every book would come out unmatched and flood the review queue
+        from pipelines.errors import ConfigError
+
+        raise ConfigError("the roster is empty: put the district's roster export in HOCBA_ROSTER_URL and "
+                          "run roster_job before validating (danh sách học sinh trống: hãy nhập trước)")
     r = validate_batch(field_readings, page_layouts, page_images, roster)
     d = r.field_decisions
     flagged = int((d["decision"] == "flag").sum())
