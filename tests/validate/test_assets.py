@@ -20,5 +20,5 @@ def test_an_empty_roster_stops_validate_with_a_clear_error():
     ctx = dg.build_asset_context(partition_key="760/79760401/b001")
     out = validate_pages(ctx, page_layouts=_empty("page_layouts"), field_readings=_empty("field_readings"),
                          page_images=_empty("page_images"), roster=_empty("roster"))
-    with pytest.raises(ConfigError, match="roster is empty.*roster_job"):
+    with pytest.raises(ConfigError, match=r"roster is empty.*roster_job"):
         list(out)
