@@ -37,11 +37,19 @@ class Storage:
         rel = rel.lstrip("/")
         return posixpath.join(self._root, rel) if rel else self._root
 
+    @property
+    def _protocol(self) -> str:
+        return self._fs.protocol if isinstance(self._fs.protocol, str) else self._fs.protocol[0]
+
+    @property
+    def is_local(self) -> bool:
+        """True when ``full(rel)`` is a path on this machine (tools that only read local files)."""
+        return self._protocol in ("file", "local")
+
     def url(self, rel: str) -> str:
         """A URL another process (or a person) can open."""
-        protocol = self._fs.protocol if isinstance(self._fs.protocol, str) else self._fs.protocol[0]
         full = self.full(rel)
-        return full if protocol in ("file", "local") else f"{protocol}://{full}"
+        return full if self.is_local else f"{self._protocol}://{full}"
 
     def open(self, rel: str, mode: str = "rb") -> IO[Any]:
         if "w" in mode or "a" in mode:

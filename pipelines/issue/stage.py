@@ -34,17 +34,6 @@ class IssueResult:
     seconds: Counter = field(default_factory=Counter)
 
 
-def _cert_summary(keys) -> list[dict]:
-    from cryptography.hazmat.primitives import hashes
-
-    out = []
-    for k in keys:
-        cert = k.certificate
-        out.append({"role": k.name, "subject": cert.subject.rfc4514_string(),
-                    "sha256": cert.fingerprint(hashes.SHA256()).hex()})
-    return out
-
-
 def issue_batch(accepted_records: pd.DataFrame, normalized_records: pd.DataFrame,
                 scan_manifest: pd.DataFrame, *, engine: Engine, storage: Storage, keys,
                 tsa_url: str | None = None, now: dt.datetime | None = None) -> IssueResult:
@@ -63,7 +52,7 @@ def issue_batch(accepted_records: pd.DataFrame, normalized_records: pd.DataFrame
     t = time.perf_counter()
     records = build_records(accepted_records, normalized_records, scan_manifest)
     res.seconds["build"] += time.perf_counter() - t
-    certs = _cert_summary([keys.principal, keys.school])
+    certs = keys.summaries()
     rows = []
     for rec in records:
         t = time.perf_counter()
@@ -92,7 +81,7 @@ def issue_batch(accepted_records: pd.DataFrame, normalized_records: pd.DataFrame
             pdf = render_pdf(rec, xml=signed_xml, version=version, issued_at=issued_at)
             res.seconds["render_pdf"] += time.perf_counter() - t
             t = time.perf_counter()
-            signed_pdf = sign_pdf(pdf, [keys.principal, keys.school], tsa_url=tsa_url)
+            signed_pdf = sign_pdf(pdf, keys.pdf_order, tsa_url=tsa_url)
             res.seconds["sign_pdf"] += time.perf_counter() - t
             t = time.perf_counter()
             existing = issue(engine, storage, record_id=rec.record_id, content_sha256=digest,
@@ -126,13 +115,11 @@ def verify_issued(issued: pd.DataFrame, storage: Storage, engine: Engine,
     from pipelines.issue.verify import verify_file
 
     problems: dict[str, list[str]] = {}
-    protocols = storage.fs.protocol if isinstance(storage.fs.protocol, tuple) else (storage.fs.protocol,)
-    local = "file" in protocols
     with tempfile.TemporaryDirectory(prefix="hocba-verify-") as tmp:
         for rid, uris in zip(issued["record_id"], zip(issued["xml_uri"], issued["pdf_uri"], strict=True),
                              strict=True):
             for uri in uris:
-                if local:
+                if storage.is_local:
                     path = storage.full(uri)
                 else:
                     path = str(Path(tmp) / Path(uri).name)

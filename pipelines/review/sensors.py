@@ -10,15 +10,11 @@ def finished_batches(engine) -> dict[str, str]:
 
     The time goes into the run key, so a batch reopened and finished again (a second-review
     disagreement, a late correction) runs again, and an unchanged one never twice."""
-    from pipelines.review.store import batch_counts, corrections
+    from pipelines.review.store import batch_counts, last_resolved
 
-    out = {}
-    for batch, c in batch_counts(engine).items():
-        if c.get("open", 0) or c.get("claimed", 0):
-            continue
-        last = corrections(engine, batch)["reviewed_at"].max()
-        out[batch] = "none" if last is None or last != last else last.isoformat()  # NaT != NaT
-    return out
+    last = last_resolved(engine)
+    return {batch: last[batch].isoformat() if last.get(batch) else "none"
+            for batch, c in batch_counts(engine).items() if not (c.get("open", 0) or c.get("claimed", 0))}
 
 
 @dg.sensor(

@@ -625,6 +625,14 @@ def batch_counts(engine: Engine, batch_id: str | None = None) -> dict[str, dict[
     return dict(sorted(out.items()))
 
 
+def last_resolved(engine: Engine) -> dict[str, dt.datetime | None]:
+    """Per batch with items: when its last item was resolved (None: none yet). One query, for the
+    review loop's sensor, which asks this of every batch every minute."""
+    q = select(ReviewItem.batch_id, func.max(ReviewItem.resolved_at)).group_by(ReviewItem.batch_id)
+    with _reading(engine) as s:
+        return {b: t for b, t in s.execute(q)}
+
+
 CORRECTIONS_COLUMNS = ("batch_id", "book_ref", "page_id", "field_id", "status", "value", "reviewed_by",
                        "reviewed_at")
 
