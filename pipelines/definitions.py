@@ -6,6 +6,7 @@ definitions are reached through their modules, never imported by name here.
 
 import dagster as dg
 
+from pipelines.coverage import definitions as coverage
 from pipelines.ingest import definitions as ingest
 from pipelines.issue import definitions as issue
 from pipelines.ocr import definitions as ocr
@@ -32,6 +33,7 @@ def build_defs() -> dg.Definitions:
         validate.defs,
         review.defs,
         issue.defs,
+        coverage.defs,
         dg.Definitions(
             jobs=[scan_batch_job],
             resources=default_resources(),

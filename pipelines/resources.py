@@ -100,6 +100,17 @@ def to_arrow(table: str, df: pd.DataFrame) -> pa.Table:
         raise ContractError(f"table {table}: values do not fit the contract: {exc}") from exc
 
 
+def write_table(storage: Storage, table: str, df: pd.DataFrame,
+                partition_key: str | None = None) -> tuple[str, int]:
+    """Write one table (partition) as Parquet, cast to its contract: (path, rows)."""
+    arrow = to_arrow(table, df)
+    rel = table_path(table, partition_key)
+    buf = io.BytesIO()
+    pq.write_table(arrow, buf, compression="zstd")
+    storage.write_bytes(rel, buf.getvalue())
+    return rel, arrow.num_rows
+
+
 class ParquetTableIOManager(dg.ConfigurableIOManager):
     """One Parquet file per asset and partition under <storage>/tables/, cast to the contract.
 
@@ -116,14 +127,10 @@ class ParquetTableIOManager(dg.ConfigurableIOManager):
         table = context.asset_key.path[-1]
         if table not in table_contracts():
             raise ContractError(f"asset {table} has no contract in data_contracts/tables")
-        arrow = to_arrow(table, obj)
         key = context.partition_key if context.has_partition_key else None
-        rel = table_path(table, key)
-        buf = io.BytesIO()
-        pq.write_table(arrow, buf, compression="zstd")
-        self._storage().write_bytes(rel, buf.getvalue())
+        rel, rows = write_table(self._storage(), table, obj, key)
         context.add_output_metadata(
-            {"rows": arrow.num_rows, "path": dg.MetadataValue.path(self._storage().url(rel))}
+            {"rows": rows, "path": dg.MetadataValue.path(self._storage().url(rel))}
         )
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
@@ -135,19 +142,22 @@ class ParquetTableIOManager(dg.ConfigurableIOManager):
         return read_table(storage, table, keys)
 
 
-def read_table(storage: Storage, table: str, partition_keys: list[str | None] | None) -> pd.DataFrame:
-    """Read one table for the given partitions (None: every partition stored)."""
+def read_table(storage: Storage, table: str, partition_keys: list[str | None] | None,
+               columns: list[str] | None = None) -> pd.DataFrame:
+    """Read one table for the given partitions (None: every partition stored); ``columns``: only these."""
     if partition_keys is None:
         base = f"tables/{table}"
         rels = [posixpath.join(base, p) for p in storage.walk_files(base) if p.endswith(".parquet")]
     else:
         rels = [table_path(table, k) for k in partition_keys]
     schema = table_contract(table).schema()
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns])
     parts = []
     for rel in rels:
         if storage.exists(rel):
             with storage.open(rel) as fh:
-                parts.append(pq.read_table(fh, schema=schema))
+                parts.append(pq.read_table(fh, schema=schema, columns=columns))
     if not parts:
         return schema.empty_table().to_pandas()
     return pa.concat_tables(parts).to_pandas()

@@ -11,7 +11,8 @@ from pipelines.contracts.loader import CONTRACTS_DIR, ContractError, Strict, par
 DESIGN_TABLES = {
     "scan_manifest", "file_quarantine", "page_quarantine", "page_images", "page_layouts",
     "field_readings", "normalized_records", "roster_matches", "field_decisions",
-    "accepted_records", "issued_records", "coverage", "roster", "review_queue",
+    "accepted_records", "issued_records", "coverage", "coverage_schools", "coverage_backlog", "roster",
+    "review_queue",
 }
 
 

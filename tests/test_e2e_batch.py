@@ -15,6 +15,7 @@ pytestmark = pytest.mark.slow
 def district_run(tmp_path_factory):
     import os
 
+    from pipelines.coverage.tables import load_coverage
     from pipelines.dagster_home import instance as get_instance
     from pipelines.definitions import build_defs
     from pipelines.issue.pki import ensure_pki
@@ -22,7 +23,7 @@ def district_run(tmp_path_factory):
     from pipelines.review.db import database
     from pipelines.review.simulate import simulate_review
     from pipelines.review.store import batch_counts, corrections
-    from pipelines.runner import discover_batches, finished_reviews, import_roster, run_all
+    from pipelines.runner import compute_coverage, discover_batches, finished_reviews, import_roster, run_all
     from pipelines.settings import get_settings
     from pipelines.storage import Storage
     from pipelines.synth.generate import generate_district
@@ -60,7 +61,10 @@ def district_run(tmp_path_factory):
         simulated = simulate_review(engine, storage, synth / "truth")
         finished = finished_reviews(defs, instance)
         rebuilt = run_all(defs, instance, "accepted_records_job", finished)
+        coverage_run = compute_coverage(defs, instance)
         yield {
+            "coverage_run": coverage_run, "coverage": load_coverage(storage), "synth": synth,
+            "roster": read_table(storage, "roster", [None]),
             "loaded": loaded, "finished_before": finished_before, "simulated": simulated,
             "finished": finished, "rebuilt": rebuilt,
             "accepted_after": read_table(storage, "accepted_records", keys),
@@ -315,3 +319,84 @@ def test_issued_files_verify_with_the_cli_and_the_ledger_chain_holds(district_ru
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     assert check_chain(district_run["engine"]).ok
+
+
+# --- coverage (issue 7) -------------------------------------------------------------------------------------
+def _current_records(engine) -> pd.DataFrame:
+    from pipelines.issue.ledger import versions
+
+    v = versions(engine)
+    return v[v["status"] == "current"]
+
+
+def test_coverage_adds_up_and_its_totals_equal_the_ledger(district_run):
+    run, cov = district_run["coverage_run"], district_run["coverage"]
+    assert run.success and run.failed_checks == (), run
+    current = _current_records(district_run["engine"])
+    issued = district_run["issued"]
+    assert len(current) > 0
+    assert int(cov.schools["records_issued"].sum()) == len(current) == len(issued)
+    assert int(cov.schools["students_expected"].sum()) == len(district_run["roster"])
+    h = cov.headline()
+    assert h == {"records_issued": len(current), "students_expected": len(district_run["roster"]),
+                 "coverage_pct": round(100 * len(current) / len(district_run["roster"]), 2)}
+    # Per school, the records are those of the school's batches.
+    per_school = issued.assign(school=issued["batch_id"].str.split("/").str[1]).groupby("school").size()
+    got = cov.schools.set_index("school")["records_issued"]
+    assert got[got > 0].to_dict() == per_school.to_dict()
+    # Student-years: each issued student counts once per year of their cấp học on the roster.
+    r = district_run["roster"]
+    years = (r["last_year"] - r["first_year"]).where(lambda s: s > 0, 1)
+    issued_ids = set(issued["student_id"])
+    assert int(cov.cells["records_issued"].sum()) == int(years[r["student_id"].isin(issued_ids)].sum())
+    assert int(cov.cells["students_expected"].sum()) == int(years.sum())
+    # Pages and flagged fields add up to the stage tables, cell by cell summed.
+    t = district_run["tables"]
+    assert int(cov.cells["pages_read"].sum()) == len(t["page_layouts"])
+    assert int(cov.cells["fields_flagged"].sum()) == len(t["review_queue"])
+    assert int(cov.schools["files_quarantined"].sum()) == len(t["file_quarantine"])
+
+
+def test_every_roster_student_with_a_scanned_book_ends_issued_or_explained(district_run):
+    import json
+
+    from sqlalchemy import select
+
+    from pipelines.review.db import ReviewItem
+
+    books = [json.loads(line) for line in
+             (district_run["synth"] / "truth" / "books.jsonl").read_text().splitlines()]
+    roster_ids = set(district_run["roster"]["student_id"].dropna())
+    t = district_run["tables"]
+    issued = district_run["issued"]
+    accepted = set(district_run["accepted_after"]["book_ref"])
+    in_manifest = set(t["scan_manifest"]["book_ref"])
+    outcome = dict(zip(t["roster_matches"]["book_ref"], t["roster_matches"]["outcome"], strict=True))
+    matched_id = dict(zip(t["roster_matches"]["book_ref"], t["roster_matches"]["student_id"], strict=True))
+    with district_run["engine"].connect() as conn:
+        items = pd.DataFrame(conn.execute(select(ReviewItem.book_ref, ReviewItem.status)).all(),
+                             columns=["book_ref", "status"])
+    issued_to = dict(zip(issued["book_ref"], issued["student_id"], strict=True))
+    ends: dict[str, list[str]] = {}
+    for b in books:
+        ref, sid = b["book_ref"], b["student_id"]
+        if sid not in roster_ids:
+            continue  # not on the roster: no student to cover
+        st = set(items.loc[items["book_ref"] == ref, "status"])
+        if ref in issued_to:
+            assert issued_to[ref] == sid, f"{ref} issued to the wrong student"
+            why = "issued"
+        elif ref not in in_manifest:
+            why = "quarantined"
+        elif st & {"open", "claimed"}:
+            why = "open review"
+        elif "needs_paper" in st:
+            why = "needs the paper book"
+        elif ref not in accepted and (outcome.get(ref) in ("unmatched", "ambiguous")
+                                      or not matched_id.get(ref)):
+            why = "unmatched"
+        else:
+            why = f"UNEXPLAINED (outcome {outcome.get(ref)}, accepted {ref in accepted}, items {sorted(st)})"
+        ends.setdefault(why, []).append(ref)
+    assert not [k for k in ends if k.startswith("UNEXPLAINED")], ends
+    assert ends.get("issued"), ends

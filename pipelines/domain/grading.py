@@ -31,11 +31,14 @@ def era_for(school_year: int, grade: int) -> Era:
     raise ContractError(f"rules/eras.yaml has no era for school year {school_year}, grade {grade}")
 
 
+GRADES: dict[str, range] = {"THCS": range(6, 10), "THPT": range(10, 13)}
+"""The grades of each cấp học (lower and upper secondary)."""
+
+
 def cap_hoc_of_grade(grade: int) -> str:
-    if 6 <= grade <= 9:
-        return "THCS"
-    if 10 <= grade <= 12:
-        return "THPT"
+    for cap, grades in GRADES.items():
+        if grade in grades:
+            return cap
     raise ValueError(f"grade {grade} is not a THCS or THPT grade")
 
 

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import (
     JSON,
     CheckConstraint,
@@ -250,6 +251,22 @@ def lookup(engine: Engine, *, xml_sha256: str | None = None,
                          .where(col == (xml_sha256 or pdf_sha256)).order_by(LedgerEntry.seq.desc())
                          .limit(1)).first()
     return None if e is None else LedgerStatus(e.record_id, e.version, e.status, e.issued_at)
+
+
+def versions(engine: Engine) -> pd.DataFrame:
+    """One row per issued version: record_id, version, status (its latest row's), issued_at, and
+    recorded_at (when it was issued). For reporting (coverage); one query over the ledger."""
+    cols = ["record_id", "version", "status", "issued_at", "recorded_at"]
+    with engine.connect() as conn:
+        rows = conn.execute(select(LedgerEntry.record_id, LedgerEntry.version, LedgerEntry.event,
+                                   LedgerEntry.status, LedgerEntry.issued_at, LedgerEntry.recorded_at)
+                            .order_by(LedgerEntry.seq)).all()
+    df = pd.DataFrame(rows, columns=["record_id", "version", "event", "status", "issued_at", "recorded_at"])
+    if df.empty:
+        return df[cols]
+    issued = df[df["event"] == "issue"][["record_id", "version", "issued_at", "recorded_at"]]
+    latest = df.groupby(["record_id", "version"], as_index=False).last()[["record_id", "version", "status"]]
+    return issued.merge(latest, on=["record_id", "version"], how="left")[cols].reset_index(drop=True)
 
 
 # --- appending ----------------------------------------------------------------------------------------------

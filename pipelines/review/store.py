@@ -633,6 +633,16 @@ def last_resolved(engine: Engine) -> dict[str, dt.datetime | None]:
         return {b: t for b, t in s.execute(q)}
 
 
+def item_progress(engine: Engine) -> pd.DataFrame:
+    """Every review item's batch, page, status and times (no values): for coverage. Unscoped, for the
+    pipeline; an expired claim counts as open."""
+    q = select(ReviewItem.batch_id, ReviewItem.page_id, ReviewItem.status, ReviewItem.created_at,
+               ReviewItem.resolved_at)
+    with _reading(engine) as s:
+        rows = s.execute(q).all()
+    return pd.DataFrame(rows, columns=["batch_id", "page_id", "status", "created_at", "resolved_at"])
+
+
 CORRECTIONS_COLUMNS = ("batch_id", "book_ref", "page_id", "field_id", "status", "value", "reviewed_by",
                        "reviewed_at")
 

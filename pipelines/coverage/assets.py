@@ -1,0 +1,54 @@
+"""The coverage asset: how far each district, school, grade and school year has come."""
+
+import dagster as dg
+
+from pipelines.resources import ReviewDatabaseResource, StorageResource, table_out
+
+UPSTREAM = ["roster", "scan_manifest", "file_quarantine", "page_layouts", "normalized_records",
+            "roster_matches", "review_queue", "review_items", "accepted_records", "issued_records"]
+
+
+@dg.multi_asset(
+    outs={t: table_out(t, "coverage", {"python", "table"}) for t in
+          ("coverage", "coverage_schools", "coverage_backlog")},
+    deps=UPSTREAM,
+    check_specs=[dg.AssetCheckSpec(
+        "numbers_add_up", asset="coverage_schools", blocking=True,
+        description="Cells add up to their school's row; the schools add up to the roster, the batches' "
+        "tables, the review database and the ledger's current records; no cell has more done than "
+        "expected.")],
+    description="Coverage over every batch, the review database, the ledger and the roster.",
+)
+def coverage(context: dg.AssetExecutionContext, storage: StorageResource, review_db: ReviewDatabaseResource):
+    from pipelines.coverage.check import district_totals, problems, source_totals
+    from pipelines.coverage.compute import compute, load_sources
+
+    engine, store = review_db.engine(), storage.storage()
+    cov = compute(load_sources(store, engine))
+    districts = district_totals(cov.schools)
+    issued, expected = int(cov.schools["records_issued"].sum()), int(cov.schools["students_expected"].sum())
+    pct = round(100.0 * issued / expected, 2) if expected else 0.0
+    context.log.info(f"coverage: {issued} of {expected} books issued ({pct}%), {len(cov.schools)} schools")
+    yield dg.Output(cov.cells, output_name="coverage", metadata={
+        "cells": len(cov.cells), "student_years_expected": int(cov.cells["students_expected"].sum()),
+        "student_years_issued": int(cov.cells["records_issued"].sum())})
+    yield dg.Output(cov.schools, output_name="coverage_schools", metadata={
+        "coverage_pct": pct, "records_issued": issued, "students_expected": expected,
+        "schools": len(cov.schools), "districts": _table(districts)})
+    yield dg.Output(cov.backlog, output_name="coverage_backlog",
+                    metadata={"days": int(cov.backlog["day"].nunique())})
+    found = problems(cov, source_totals(store, engine))
+    yield dg.AssetCheckResult(check_name="numbers_add_up", asset_key="coverage_schools", passed=not found,
+                              metadata={"problems": dg.MetadataValue.json(found[:20])})
+
+
+def _table(df) -> dg.MetadataValue:
+    cols = ["district", "students_expected", "books_scanned", "pages_read", "fields_flagged", "reviews_open",
+            "reviews_done", "books_accepted", "records_issued", "files_quarantined", "coverage_pct"]
+    schema = dg.TableSchema(columns=[dg.TableColumn(c, "string" if c == "district" else
+                                                    "float" if c == "coverage_pct" else "int") for c in cols])
+    def value(r, c):
+        return float(r[c]) if c == "coverage_pct" else r[c] if c == "district" else int(r[c])
+
+    records = [dg.TableRecord({c: value(r, c) for c in cols}) for _, r in df.iterrows()]
+    return dg.MetadataValue.table(records, schema=schema)

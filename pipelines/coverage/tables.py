@@ -1,0 +1,57 @@
+"""The coverage tables as readers use them (the console, the notebooks)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pipelines.resources import read_table
+from pipelines.storage import Storage
+
+TABLES = ("coverage", "coverage_schools", "coverage_backlog")
+
+
+@dataclass(frozen=True)
+class CoverageTables:
+    cells: pd.DataFrame
+    """``coverage``: district × school × cấp học × school year × grade, in student-years."""
+    schools: pd.DataFrame
+    """``coverage_schools``: one row per school, in books: the headline figures."""
+    backlog: pd.DataFrame
+    """``coverage_backlog``: one row per school and day."""
+
+    @property
+    def as_of(self) -> dt.datetime | None:
+        """When the coverage asset last computed these (None: never materialized)."""
+        return None if self.schools.empty else self.schools["as_of"].max().to_pydatetime()
+
+    @property
+    def materialized(self) -> bool:
+        return not self.schools.empty
+
+    def scoped(self, *, district: str | None = None, school: str | None = None) -> CoverageTables:
+        """Only the rows of one district or one school."""
+        def keep(df: pd.DataFrame) -> pd.DataFrame:
+            m = pd.Series(True, index=df.index)
+            if district is not None:
+                m &= df["district"] == district
+            if school is not None:
+                m &= df["school"] == school
+            return df[m].reset_index(drop=True)
+
+        return CoverageTables(keep(self.cells), keep(self.schools), keep(self.backlog))
+
+    def headline(self) -> dict:
+        """Records issued / students expected over the rows held (books, as the roster lists them)."""
+        issued = int(self.schools["records_issued"].sum())
+        expected = int(self.schools["students_expected"].sum())
+        return {"records_issued": issued, "students_expected": expected,
+                "coverage_pct": round(100.0 * issued / expected, 2) if expected else 0.0}
+
+
+def load_coverage(storage: Storage) -> CoverageTables:
+    """The last materialized coverage tables (empty frames, with their columns, when never run)."""
+    cells, schools, backlog = (read_table(storage, t, [None]) for t in TABLES)
+    return CoverageTables(cells, schools, backlog)
