@@ -40,7 +40,7 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
              simulate_review: bool = False, echo: Callable[[str], None] = print) -> dict:
     from pipelines.dagster_home import instance as get_instance
     from pipelines.definitions import build_defs
-    from pipelines.runner import discover_batches, import_roster, run_all
+    from pipelines.runner import compute_coverage, discover_batches, import_roster, run_all
     from pipelines.synth.generate import generate_district
 
     settings = get_settings()
@@ -50,7 +50,7 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
     t_all = time.perf_counter()
 
     echo(f"hocba demo — HOCBA_HOME={home}")
-    steps = 3 + len(STAGES)
+    steps = 4 + len(STAGES)
     echo(f"[1/{steps}] Generating a sample district ({schools} schools × {students} students, "
          f"{difficulty}, seed {seed}) …")
     t0 = time.perf_counter()
@@ -92,18 +92,25 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
         )
         timings[stage] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    echo(f"[{steps}/{steps}] Review: " + ("a SIMULATED reviewer answers from the ground truth …"
+    echo(f"[{steps - 1}/{steps}] Review: " + ("a SIMULATED reviewer answers from the ground truth …"
                                          if simulate_review else "the flagged fields wait in the console"))
     review = demo_review(defs, instance, keys, synth_dir / "truth", simulate_review)
     outcomes += review.pop("runs")
     timings["review"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    echo(f"[{steps}/{steps}] Coverage over every batch, the review database, the ledger and the roster …")
+    cov_run = compute_coverage(defs, instance)
+    outcomes.append(cov_run)
+    timings["coverage"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_all
 
     report = summarize(Storage(settings.storage_root), keys)
     report["ocr"] = summarize_ocr(Storage(settings.storage_root), keys, synth_dir / "truth")
     report["validate"] = summarize_validate(Storage(settings.storage_root), keys)
     report["review"] = review
+    report["truth"] = summarize_truth(Storage(settings.storage_root), keys, synth_dir / "truth")
     report["issue"] = summarize_issue(Storage(settings.storage_root), keys)
+    report["coverage"] = summarize_coverage(Storage(settings.storage_root))
     report["runs_failed"] = [o.partition_key for o in outcomes if not o.success]
     report["checks_failed"] = sorted({c for o in outcomes for c in o.failed_checks})
     report["seconds"] = {k: round(v, 1) for k, v in timings.items()}
@@ -114,12 +121,14 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
 
 
 DEMO_USER = "demo"
+DEMO_MANAGER = "demo-data"
 
 
 def demo_review(defs, instance, keys: list[str], truth_dir: Path, simulate: bool) -> dict:
-    """The console's demo login, and with ``simulate`` the loop closed for all batches but the last.
+    """The console's demo logins, and with ``simulate`` the loop closed for all batches but the last.
 
-    The demo login is a reviewer of the sample district with a fresh random password."""
+    The demo logins are a reviewer and a data-team member of the sample district, with one fresh
+    random password."""
     import secrets
 
     from pipelines.review.auth import add_user, get_user_by_name, set_password
@@ -132,11 +141,13 @@ def demo_review(defs, instance, keys: list[str], truth_dir: Path, simulate: bool
     engine = database(settings.database)
     password = secrets.token_urlsafe(9)
     district = keys[0].split("/")[0] if keys else "demo"
-    if get_user_by_name(engine, DEMO_USER):
-        set_password(engine, DEMO_USER, password)
-    else:
-        add_user(engine, DEMO_USER, password, "reviewer", f"district:{district}")
-    out: dict = {"user": DEMO_USER, "password": password, "scope": f"district:{district}", "runs": [],
+    for name, role in ((DEMO_USER, "reviewer"), (DEMO_MANAGER, "data_team")):
+        if get_user_by_name(engine, name):
+            set_password(engine, name, password)
+        else:
+            add_user(engine, name, password, role, f"district:{district}")
+    out: dict = {"user": DEMO_USER, "manager": DEMO_MANAGER, "password": password,
+                 "scope": f"district:{district}", "runs": [],
                  "simulated": None, "left_for_you": keys[-1:] if simulate else keys}
     if simulate and len(keys) > 1:
         sim = simulate_review(engine, Storage(settings.storage_root), truth_dir, keys[:-1])
@@ -158,6 +169,29 @@ def summarize_issue(storage: Storage, keys: list[str]) -> dict:
     return {"records": len(issued), "verified": int(issued["verified"].sum()) if len(issued) else 0,
             "ledger_entries": chain.entries, "ledger_ok": chain.ok, "issued_root": settings.issued_root,
             "trust_roots": [str(p) for p in settings.trust_root_paths]}
+
+
+def summarize_truth(storage: Storage, keys: list[str], truth_dir: Path) -> dict:
+    """Validate's decisions and the final accepted values, measured against the synthetic truth."""
+    from pipelines.validate.evaluate import final_errors, run_tables, score
+
+    tables = run_tables(storage, keys)
+    decided, _ = score(tables, truth_dir)
+    final, _ = final_errors(tables, truth_dir)
+    return {"auto_accepted": decided["auto_accepted"], "silent_errors": decided["silent_errors"],
+            "silent_error_rate": decided["silent_error_rate"], "caught_errors": decided["caught_errors"],
+            "final_fields": final["fields_with_truth"], "final_errors": final["errors"],
+            "final_by_source": final["by_source"]}
+
+
+def summarize_coverage(storage: Storage) -> dict:
+    from pipelines.coverage.tables import load_coverage
+
+    cov = load_coverage(storage)
+    return {**cov.headline(), "schools": [
+        {"school": r.school, "name": r.school_name, "issued": int(r.records_issued),
+         "expected": int(r.students_expected), "pct": float(r.coverage_pct)}
+        for r in cov.schools.itertuples()]}
 
 
 def summarize(storage: Storage, keys: list[str]) -> dict:
@@ -258,6 +292,11 @@ def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: s
         echo(f"validate           {val['auto_accepted']} fields auto-accepted, {val['flagged']} flagged "
              f"for review ({share:.1%}); top reasons: "
              + ", ".join(f"{k} {v}" for k, v in val["top_reasons"].items()))
+        tr = r.get("truth")
+        if tr:
+            echo(f"vs ground truth    silent errors (auto-accepted and wrong) {tr['silent_errors']} of "
+                 f"{tr['auto_accepted']} ({tr['silent_error_rate']:.3%}); wrong readings caught by a flag "
+                 f"{tr['caught_errors']}")
         echo("roster             " + ", ".join(f"{k} {v}" for k, v in sorted(val["roster"].items()))
              + f"; books accepted without review: {val['books_accepted']}")
     rv = r.get("review")
@@ -268,11 +307,22 @@ def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: s
     if val:
         echo(f"books accepted     {val['books_accepted_final']} of {r['books']} "
              f"(with reviews; the rest have open reviews or no roster student)")
+    tr = r.get("truth")
+    if tr:
+        src = tr["final_by_source"]
+        echo(f"accepted values    {tr['final_errors']} wrong of {tr['final_fields']} vs ground truth "
+             f"(auto {src['auto']['errors']} of {src['auto']['fields']}, reviewed {src['review']['errors']} "
+             f"of {src['review']['fields']})")
     iss = r.get("issue")
     if iss:
         echo(f"records issued     {iss['records']} signed XML + PDF pairs, {iss['verified']} verified "
              f"(signatures, chain to the demo CA, PDF difference analysis, XSD, ledger); ledger "
              f"{iss['ledger_entries']} entries, chain {'intact' if iss['ledger_ok'] else 'BROKEN'}")
+    cov = r.get("coverage")
+    if cov:
+        echo(f"coverage           {cov['coverage_pct']:.1f}% — {cov['records_issued']} records issued of "
+             f"{cov['students_expected']} books on the roster; "
+             + ", ".join(f"{s['school']} {s['pct']:.0f}%" for s in cov["schools"]))
     injected = r.get("defects_injected", {})
     if injected:
         echo("defects injected   " + ", ".join(f"{k} {v}" for k, v in sorted(injected.items()))
@@ -296,3 +346,8 @@ def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: s
     if rv:
         echo(f"  review console     make serve   (then {rv['url']}); login {rv['user']} / {rv['password']} "
              f"(reviewer, {rv['scope']}); {rv['open_items']} fields open")
+        if rv.get("manager"):
+            echo(f"  coverage dashboard {rv['url']}coverage   login {rv['manager']} / {rv['password']} "
+                 f"(data team, {rv['scope']})")
+    echo("  notebooks          notebooks/coverage.ipynb, notebooks/accuracy.ipynb "
+         "(they read this HOCBA_HOME)")
