@@ -26,6 +26,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipelines.validate.evaluate import score  # the scoring lives in the package (the demo uses it too)
+
 
 def run_corpus(corpus: Path, store_root: Path, workers: int, thresholds: dict | None = None) -> dict:
     """Every batch of ``corpus`` through ingest, OCR and validate; the tables, concatenated."""
@@ -60,57 +62,6 @@ def run_corpus(corpus: Path, store_root: Path, workers: int, thresholds: dict | 
     tables = {k: pd.concat(v, ignore_index=True) for k, v in out.items()}
     tables["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
     return tables
-
-
-def score(tables: dict, truth_dir: Path) -> tuple[dict, pd.DataFrame]:
-    from pipelines.ocr.evaluate import join_truth
-    from pipelines.validate.normalize import normalize_value_for_compare
-
-    truth_pages = pd.read_parquet(truth_dir / "pages.parquet")
-    truth_fields = pd.read_parquet(truth_dir / "fields.parquet")
-    readings = tables["field_readings"].merge(
-        tables["field_decisions"][["page_id", "field_id", "value", "decision", "reasons"]],
-        on=["page_id", "field_id"])
-    j = join_truth(readings, tables["page_images"], truth_pages, truth_fields)
-    # Right when the value validate proposes equals the truth's canonical value; a blank
-    # truth must be read blank.
-    j["right"] = [
-        (normalize_value_for_compare(ft, t) == (v if v is not None else normalize_value_for_compare(ft, x)))
-        if t else (pd.isna(v) and not (x if isinstance(x, str) else "").strip())
-        for ft, t, v, x in zip(j["field_type"], j["truth"], j["value"], j["text"], strict=True)
-    ]
-    d = tables["field_decisions"]
-    acc, flag = j[j["decision"] == "accept"], j[j["decision"] == "flag"]
-    silent = int((~acc["right"]).sum())
-    books = [json.loads(line) for line in (truth_dir / "books.jsonl").read_text().splitlines()]
-    true_student = {b["book_ref"]: b["student_id"] for b in books}
-    m = tables["roster_matches"]
-    matched_right = sum(true_student.get(b) == s for b, s in zip(m["book_ref"], m["student_id"], strict=True))
-    per_type = []
-    for ft, g in j.groupby("field_type"):
-        a = g[g["decision"] == "accept"]
-        per_type.append({"field_type": ft, "fields": len(g), "auto_accepted": len(a),
-                         "flag_rate": round(1 - len(a) / len(g), 4),
-                         "silent_errors": int((~a["right"]).sum()),
-                         "ocr_wrong": int((~g["right"]).sum())})
-    reasons = Counter(r for rs in d["reasons"] for r in rs)
-    result = {
-        "fields": len(d), "fields_with_truth": len(j),
-        "auto_accepted": int((d["decision"] == "accept").sum()),
-        "flagged": int((d["decision"] == "flag").sum()),
-        "flag_rate": round(float((d["decision"] == "flag").mean()), 4),
-        "silent_errors": silent,
-        "silent_error_rate": round(silent / max(len(acc), 1), 5),
-        "caught_errors": int((~flag["right"]).sum()),
-        "roster_match_rate": round(matched_right / max(len(m), 1), 4),
-        "roster_outcomes": {str(k): int(v) for k, v in m["outcome"].value_counts().items()},
-        "by_type": per_type,
-        "top_reasons": dict(reasons.most_common(10)),
-        "silent_error_sample": [
-            {"field": r.field_id, "truth": r.truth, "value": r.value, "confidence": r.confidence}
-            for r in acc[~acc["right"]].head(8).itertuples()],
-    }
-    return result, j
 
 
 def revalidate(kept: Path) -> dict:

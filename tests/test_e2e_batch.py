@@ -400,3 +400,17 @@ def test_every_roster_student_with_a_scanned_book_ends_issued_or_explained(distr
         ends.setdefault(why, []).append(ref)
     assert not [k for k in ends if k.startswith("UNEXPLAINED")], ends
     assert ends.get("issued"), ends
+
+
+@pytest.mark.parametrize("name", ["coverage", "accuracy"])
+def test_notebooks_run_top_to_bottom_on_the_run(district_run, name):
+    from pathlib import Path
+
+    from tests.notebooks import run_notebook
+
+    nb = run_notebook(Path(__file__).resolve().parents[1] / "notebooks" / f"{name}.ipynb")
+    text = "\n".join(o.get("text", "") or str(o.get("data", {}).get("text/markdown", ""))
+                     for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    if name == "coverage":  # the notebook's headline is the ledger's count over the roster's
+        h = district_run["coverage"].headline()
+        assert f"{h['records_issued']:,} of {h['students_expected']:,} expected books issued" in text
