@@ -14,9 +14,9 @@ import pandas as pd
 
 from pipelines.contracts import quarantine_reasons
 from pipelines.errors import ConfigError
-from pipelines.resources import read_table
 from pipelines.settings import get_settings
 from pipelines.storage import Storage
+from pipelines.table_io import read_table
 
 MARKER = "HOCBA_DEMO_HOME"
 STAGES = [("ingest", "ingest_job"), ("ocr", "ocr_job"), ("validate", "validate_job"),

@@ -19,7 +19,6 @@ def district_run(tmp_path_factory):
     from pipelines.dagster_home import instance as get_instance
     from pipelines.definitions import build_defs
     from pipelines.issue.pki import ensure_pki
-    from pipelines.resources import read_table
     from pipelines.review.db import database
     from pipelines.review.simulate import simulate_review
     from pipelines.review.store import batch_counts, corrections
@@ -27,6 +26,7 @@ def district_run(tmp_path_factory):
     from pipelines.settings import get_settings
     from pipelines.storage import Storage
     from pipelines.synth.generate import generate_district
+    from pipelines.table_io import read_table
 
     home = tmp_path_factory.mktemp("hocba")
     old = {k: os.environ.get(k) for k in ("HOCBA_HOME", "DAGSTER_HOME")}
@@ -414,3 +414,25 @@ def test_notebooks_run_top_to_bottom_on_the_run(district_run, name):
     if name == "coverage":  # the notebook's headline is the ledger's count over the roster's
         h = district_run["coverage"].headline()
         assert f"{h['records_issued']:,} of {h['students_expected']:,} expected books issued" in text
+
+
+def test_coverage_dashboard_headline_is_the_ledger_over_the_roster_in_chromium(district_run):
+    from tests.review.browser import ARTIFACTS, HAVE_CHROMIUM, open_coverage_as, serve
+
+    if not HAVE_CHROMIUM:
+        pytest.skip("needs Debian's chromium and chromium-driver: `make system` installs them")
+    from pipelines.review.app import create_app
+    from pipelines.review.auth import add_user
+
+    settings, engine = district_run["settings"], district_run["engine"]
+    district = district_run["keys"][0].split("/")[0]
+    add_user(engine, "phong.du.lieu", "mat-khau-du-dai-1", "data_team", f"district:{district}")
+    app = create_app(database_url=settings.database, storage_root=settings.storage_root,
+                     secret="e2e-coverage-" + "k" * 40)
+    with serve(app) as base:
+        seen = open_coverage_as(base, "phong.du.lieu", "mat-khau-du-dai-1", ARTIFACTS / "coverage-e2e.png")
+    ledger, roster = len(_current_records(engine)), len(district_run["roster"])
+    assert (seen["records_issued"], seen["students_expected"]) == (ledger, roster)
+    assert seen["coverage_pct"] == pytest.approx(100 * ledger / roster, abs=0.005)
+    assert seen["console_errors"] == [] and seen["charts"], seen
+    assert (ARTIFACTS / "coverage-e2e.png").stat().st_size > 10_000

@@ -18,8 +18,8 @@ import pandas as pd
 
 from pipelines.domain.grading import GRADES
 from pipelines.issue.model import make_record_id
-from pipelines.resources import read_table
 from pipelines.storage import Storage
+from pipelines.table_io import read_table
 
 CELL_KEY = ["district", "school", "cap_hoc", "school_year", "grade"]
 SCHOOL_KEY = ["district", "school"]

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pipelines.resources import read_table
 from pipelines.storage import Storage
+from pipelines.table_io import read_table
 
 TABLES = ("coverage", "coverage_schools", "coverage_backlog")
 

@@ -36,7 +36,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipelines.review import auth, db, labels, store
+from pipelines.coverage.tables import load_coverage
+from pipelines.review import auth, coverage_view, db, labels, store
 from pipelines.review.errors import AlreadyResolved, Forbidden, InvalidValue, NotClaimed, NotFound
 from pipelines.settings import get_settings
 from pipelines.storage import Storage
@@ -75,6 +76,10 @@ class TooManyLogins(Exception):
         self.retry_after_s = retry_after_s
         self.username = username
         self.next_url = next_url
+
+
+class CoverageForbidden(Exception):
+    """The progress page is for the data team and admins only."""
 
 
 class BadRequest(Exception):
@@ -326,7 +331,8 @@ def create_app(*, database_url: str | None = None, storage_root: str | None = No
     ttl_s = int(settings.review_claim_ttl_s)
     limiter = LoginLimiter()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.globals.update(roles=labels.ROLES)
+    templates.env.globals.update(roles=labels.ROLES, coverage_roles=coverage_view.ROLES)
+    templates.env.filters.update(vi_int=coverage_view.fmt_int, vi_pct=coverage_view.fmt_pct)
 
     # --- request helpers (closures over this app's engine) ----------------------------
     def load_user(request: Request) -> Any | None:
@@ -677,6 +683,34 @@ def create_app(*, database_url: str | None = None, storage_root: str | None = No
             except (NotClaimed, NotFound, Forbidden):
                 continue
         return RedirectResponse("/", status_code=303)
+
+    # --- digitization progress (data team, admin): the coverage tables in the user's scope ----------
+    def coverage_request(request: Request, user: Any) -> tuple[Any, coverage_view.Filters]:
+        if user.role not in coverage_view.ROLES:
+            raise CoverageForbidden()
+        try:
+            filters = coverage_view.Filters.parse(request.query_params)
+        except ValueError as exc:
+            raise BadRequest("Bộ lọc không hợp lệ.") from exc
+        return load_coverage(storage), filters
+
+    @app.exception_handler(CoverageForbidden)
+    async def _coverage_forbidden(request: Request, exc: Exception) -> Response:
+        return error_response(request, 403, "forbidden", labels.COVERAGE_FORBIDDEN)
+
+    @console.get("/coverage", response_class=HTMLResponse)
+    def coverage(request: Request, user: CurrentUser) -> Response:
+        tables, filters = coverage_request(request, user)
+        page = coverage_view.build(tables, store.user_scope(user), filters)
+        return render(request, "coverage.html", user, page=page, empty_text=labels.COVERAGE_EMPTY)
+
+    @console.get("/coverage.csv")
+    def coverage_csv(request: Request, user: CurrentUser) -> Response:
+        tables, filters = coverage_request(request, user)
+        scope = store.user_scope(user)
+        name = coverage_view.csv_filename(scope, tables.as_of)
+        return Response(coverage_view.csv_bytes(tables, scope, filters), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     # --- JSON API (tests and review.js) -------------------------------------------------
     api = APIRouter(prefix="/api", dependencies=[Depends(current_user)])

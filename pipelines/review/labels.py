@@ -145,3 +145,34 @@ def field_label(template_id: str, field_id: str) -> str:
     row_label = rows[row_no].label or f"{TABLES.get(table.id, table.id)}, dòng {row_no + 1}"
     header = next((c.header for c in table.columns if c.key == spec.column), spec.column or "")
     return f"{row_label} — {header}"
+
+
+# --- the digitization progress page (/coverage) ---------------------------------------------------
+SCOPE_KINDS: dict[str, str] = {"district": "quận/huyện", "school": "trường"}
+
+# Series of the charts, handed to coverage.js with the data.
+COVERAGE_SERIES: dict[str, str] = {
+    "students_expected": "Học bạ cần có",
+    "records_issued": "Học bạ đã cấp",
+    "coverage_pct": "Tỷ lệ đã cấp",
+    "fields_flagged": "Trường dữ liệu bị gắn cờ",
+    "reviews_open": "Còn chờ duyệt (cuối ngày)",
+    "reviews_done": "Đã duyệt xong",
+    "records_issued_day": "Học bạ cấp lần đầu",
+}
+
+COVERAGE_EMPTY = "Chưa có số liệu: chạy asset coverage trong Dagster hoặc make demo"
+COVERAGE_FORBIDDEN = "Chỉ nhóm dữ liệu và quản trị viên xem được tiến độ số hóa."
+
+
+def cap_hoc_label(cap_hoc: str) -> str:
+    return cap_hoc or "chưa đọc được"
+
+
+def school_year_label(year: int) -> str:
+    """2019 → "2019-2020"; 0 (not read on the page) → "chưa đọc được"."""
+    return f"{year}-{year + 1}" if year else "chưa đọc được"
+
+
+def grade_label(grade: int) -> str:
+    return f"Lớp {grade}" if grade else "chưa đọc được"

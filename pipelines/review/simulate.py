@@ -17,8 +17,8 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from pipelines.ocr.evaluate import join_truth
-from pipelines.resources import read_table
 from pipelines.storage import Storage
+from pipelines.table_io import read_table
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines.ocr.evaluate import join_truth
-from pipelines.resources import read_table
 from pipelines.storage import Storage
+from pipelines.table_io import read_table
 
 RUN_TABLES = ("page_images", "page_layouts", "field_readings", "normalized_records", "roster_matches",
               "field_decisions", "review_queue", "accepted_records")

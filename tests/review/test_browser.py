@@ -7,35 +7,17 @@ works under its own Content-Security-Policy. Screenshots go to build/test-artifa
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import uvicorn
 
 from pipelines.review import store
 from pipelines.review.app import create_app
+from tests.review.browser import ARTIFACTS, BROWSER_MARKS, chromium, console_errors, login, serve
+from tests.review.browser import wait as _wait
 from tests.review.webfixtures import BATCH_A, PASSWORD, World, build_world
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-                       reason="needs Debian's chromium and chromium-driver (/usr/bin/chromium, "
-                              "/usr/bin/chromedriver): `make system` installs them"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -48,44 +30,14 @@ def server(world) -> Iterator[str]:
     """The console on a real uvicorn server in a background thread; yields its base URL."""
     app = create_app(database_url=world.database_url, storage_root=world.storage_root,
                      secret="browser-test-" + "k" * 40)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                       access_log=False))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serve(app) as base:
+        yield base
 
 
 @pytest.fixture
-def browser(monkeypatch) -> Iterator:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download anything
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000",
-                "--lang=vi-VN", "--disable-gpu", "--no-first-run"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+def browser() -> Iterator:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def _wait(driver, condition, timeout: float = 15, message: str = ""):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(condition, message)
 
 
 def _focused_and_selected(input_id: str | None = None, css: str | None = None):
@@ -101,13 +53,7 @@ def _focused_and_selected(input_id: str | None = None, css: str | None = None):
 
 
 def _login(driver, base: str, username: str = "an.bd") -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
-
-    driver.get(f"{base}/login")
-    driver.find_element(By.ID, "username").send_keys(username)
-    driver.find_element(By.ID, "password").send_keys(PASSWORD, Keys.ENTER)
-    _wait(driver, lambda d: d.current_url == f"{base}/", message="login did not reach the queue")
+    login(driver, base, username, PASSWORD)
 
 
 def _remaining(driver) -> int:
@@ -119,8 +65,7 @@ def _remaining(driver) -> int:
 def _errors(driver) -> list[str]:
     """Console errors: a CSP violation or a script error shows up here (a 422 the test provoked does not
     count)."""
-    return [e["message"] for e in driver.get_log("browser")
-            if e.get("level") == "SEVERE" and "status of 422" not in e["message"]]
+    return console_errors(driver, ignore=("status of 422",))
 
 
 def test_correct_a_score_with_the_keyboard(server, browser, world):

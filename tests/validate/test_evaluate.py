@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from pipelines.resources import write_table
 from pipelines.storage import Storage
+from pipelines.table_io import write_table
 from pipelines.validate.evaluate import (
     confidence_bins,
     decision_table,
