@@ -51,14 +51,17 @@ def write_table(storage: Storage, table: str, df: pd.DataFrame,
     return rel, arrow.num_rows
 
 
+def stored_partitions(storage: Storage, table: str) -> list[str]:
+    """The partition keys a partitioned table has files for."""
+    base = f"tables/{table}"
+    return sorted(p[: -len(".parquet")] for p in storage.walk_files(base) if p.endswith(".parquet"))
+
+
 def read_table(storage: Storage, table: str, partition_keys: list[str | None] | None,
                columns: list[str] | None = None) -> pd.DataFrame:
     """Read one table for the given partitions (None: every partition stored); ``columns``: only these."""
-    if partition_keys is None:
-        base = f"tables/{table}"
-        rels = [posixpath.join(base, p) for p in storage.walk_files(base) if p.endswith(".parquet")]
-    else:
-        rels = [table_path(table, k) for k in partition_keys]
+    keys = stored_partitions(storage, table) if partition_keys is None else partition_keys
+    rels = [table_path(table, k) for k in keys]
     schema = table_contract(table).schema()
     if columns is not None:
         schema = pa.schema([schema.field(c) for c in columns])

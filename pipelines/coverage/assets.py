@@ -22,12 +22,13 @@ UPSTREAM = ["roster", "scan_manifest", "file_quarantine", "page_layouts", "norma
 def coverage(context: dg.AssetExecutionContext, storage: StorageResource, review_db: ReviewDatabaseResource):
     from pipelines.coverage.check import district_totals, problems, source_totals
     from pipelines.coverage.compute import compute, load_sources
+    from pipelines.coverage.tables import coverage_pct
 
     engine, store = review_db.engine(), storage.storage()
     cov = compute(load_sources(store, engine))
     districts = district_totals(cov.schools)
     issued, expected = int(cov.schools["records_issued"].sum()), int(cov.schools["students_expected"].sum())
-    pct = round(100.0 * issued / expected, 2) if expected else 0.0
+    pct = coverage_pct(issued, expected)
     context.log.info(f"coverage: {issued} of {expected} books issued ({pct}%), {len(cov.schools)} schools")
     yield dg.Output(cov.cells, output_name="coverage", metadata={
         "cells": len(cov.cells), "student_years_expected": int(cov.cells["students_expected"].sum()),

@@ -6,8 +6,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 from sqlalchemy import func, select
 
-from pipelines.coverage.compute import OPEN, RESOLVED, SCHOOL_KEY, Coverage, stored_partitions
+from pipelines.coverage.compute import OPEN, RESOLVED, SCHOOL_KEY, Coverage, pct_column
 from pipelines.storage import Storage
+from pipelines.table_io import stored_partitions
 
 PHYSICAL = ["pages_read", "fields_flagged", "reviews_open", "reviews_done"]
 STUDENT_COUNTS = ["books_scanned", "books_accepted", "records_issued"]
@@ -48,8 +49,7 @@ def district_totals(schools: pd.DataFrame) -> pd.DataFrame:
     """One row per district: the schools' counts summed, and its coverage %."""
     counts = [c for c in schools.columns if schools[c].dtype.kind == "i"]
     d = schools.groupby("district")[counts].sum().reset_index()
-    expected = d["students_expected"].where(d["students_expected"] > 0)
-    d["coverage_pct"] = (100.0 * d["records_issued"] / expected).fillna(0.0).round(2)
+    d["coverage_pct"] = pct_column(d["records_issued"], d["students_expected"])
     return d
 
 

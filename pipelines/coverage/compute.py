@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from pipelines.coverage.tables import CELL_KEY
 from pipelines.domain.grading import GRADES
 from pipelines.issue.model import make_record_id
 from pipelines.storage import Storage
-from pipelines.table_io import read_table
+from pipelines.table_io import read_table, stored_partitions
 
-CELL_KEY = ["district", "school", "cap_hoc", "school_year", "grade"]
 SCHOOL_KEY = ["district", "school"]
 MATCHED = ("matched", "matched_with_differences")
 OPEN = ("open", "claimed")
@@ -54,11 +54,6 @@ class Sources:
     """review items: batch_id, page_id, status, created_at, resolved_at (store.item_progress)"""
     ledger: pd.DataFrame
     """one row per issued version: record_id, version, status, issued_at, recorded_at (ledger.versions)"""
-
-
-def stored_partitions(storage: Storage, table: str) -> list[str]:
-    base = f"tables/{table}"
-    return sorted(p[: -len(".parquet")] for p in storage.walk_files(base) if p.endswith(".parquet"))
 
 
 def _per_partition(storage: Storage, table: str, columns: list[str]) -> pd.DataFrame:
@@ -116,7 +111,7 @@ def _cap_of_grade(grade: pd.Series) -> pd.Series:
     return out
 
 
-def _pct(issued: pd.Series, expected: pd.Series) -> pd.Series:
+def pct_column(issued: pd.Series, expected: pd.Series) -> pd.Series:
     return (100.0 * issued / expected.where(expected > 0)).fillna(0.0).round(2)
 
 
@@ -231,7 +226,7 @@ def compute(src: Sources, now: dt.datetime | None = None) -> Coverage:
             columns={"open": "reviews_open", "done": "reviews_done"}),
     ], axis=1)
     cells = pd.concat([students, physical], axis=1).fillna(0).astype("int64").reset_index()
-    cells["coverage_pct"] = _pct(cells["records_issued"], cells["students_expected"])
+    cells["coverage_pct"] = pct_column(cells["records_issued"], cells["students_expected"])
     cells = cells.sort_values(CELL_KEY, ignore_index=True)
 
     # --- schools (books) ---
@@ -264,7 +259,7 @@ def compute(src: Sources, now: dt.datetime | None = None) -> Coverage:
     names = roster.dropna(subset=["school_name"]).drop_duplicates("school").set_index("school")["school_name"]
     schools["school_name"] = schools["school"].map(names).astype(object)
     schools["school_name"] = schools["school_name"].where(schools["school_name"].notna(), None)
-    schools["coverage_pct"] = _pct(schools["records_issued"], schools["students_expected"])
+    schools["coverage_pct"] = pct_column(schools["records_issued"], schools["students_expected"])
     schools["as_of"] = pd.Timestamp(now)
     schools = schools.sort_values(SCHOOL_KEY, ignore_index=True)
 

@@ -11,6 +11,13 @@ from pipelines.storage import Storage
 from pipelines.table_io import read_table
 
 TABLES = ("coverage", "coverage_schools", "coverage_backlog")
+CELL_KEY = ["district", "school", "cap_hoc", "school_year", "grade"]
+"""The key of a ``coverage`` row."""
+
+
+def coverage_pct(issued: int, expected: int) -> float:
+    """issued / expected × 100 to two decimals; 0 when none is expected."""
+    return round(100.0 * issued / expected, 2) if expected else 0.0
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class CoverageTables:
         issued = int(self.schools["records_issued"].sum())
         expected = int(self.schools["students_expected"].sum())
         return {"records_issued": issued, "students_expected": expected,
-                "coverage_pct": round(100.0 * issued / expected, 2) if expected else 0.0}
+                "coverage_pct": coverage_pct(issued, expected)}
 
 
 def load_coverage(storage: Storage) -> CoverageTables:

@@ -19,21 +19,19 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import pandas as pd
 
+from pipelines.coverage.tables import CELL_KEY, CoverageTables
+from pipelines.coverage.tables import coverage_pct as pct
 from pipelines.review import labels
-
-if TYPE_CHECKING:  # pipelines.coverage.tables imports Dagster: the console loads it on the first request
-    from pipelines.coverage.tables import CoverageTables
 
 ROLES = ("data_team", "admin")
 ROW_LIMIT = 500  # rows of the table on the page; the CSV has them all
 VN_TZ = dt.timezone(dt.timedelta(hours=7), "ICT")  # Việt Nam: UTC+7 all year, no daylight saving
 
-CELL_KEY = ["district", "school", "cap_hoc", "school_year", "grade"]
 BACKLOG_FLOWS = ("fields_flagged", "reviews_done", "records_issued")
 
 
@@ -45,10 +43,6 @@ def fmt_int(v: Any) -> str:
 def fmt_pct(v: Any, digits: int = 1) -> str:
     text = f"{float(v):,.{digits}f}".replace(",", " ").replace(".", ",").replace(" ", ".")
     return f"{text}%"
-
-
-def pct(issued: int, expected: int) -> float:
-    return round(100.0 * issued / expected, 2) if expected else 0.0
 
 
 def bucket(p: float) -> int:
