@@ -6,13 +6,16 @@ from collections import Counter
 
 import pandas as pd
 
+from pipelines.ingest.inbox import walk
 from pipelines.storage import Storage
 
 MANIFEST_NAME = "manifest.csv"
 
 
 def files_in_batch(inbox: Storage, batch_rel: str) -> list[str]:
-    return [p for p in inbox.walk_files(batch_rel) if p != MANIFEST_NAME]
+    """Every entry of the batch folder but manifest.csv, links and FIFOs included (listed
+    without following links, as ingest lists them)."""
+    return [e.path for e in walk(inbox, batch_rel) if e.path != MANIFEST_NAME]
 
 
 def unaccounted_files(

@@ -3,16 +3,20 @@
 The stages, in order:
 
 1. ``read_manifest``: the batch's manifest.csv, strictly (a bad header stops here).
-2. Match manifest rows with the files in the folder (Unicode-normalized names).
-3. For each file, in manifest order then the unlisted ones sorted: size, one
-   streaming read for sha256 + magic bytes (+ a local spool copy when the inbox is
-   not a local folder), then the file-level verdict: ``missing_file``,
-   ``empty_file``, ``not_in_manifest``, ``unsupported_format``, ``duplicate_file``,
-   ``unreadable_file`` — or accepted, with its page count.
-4. Every page of an accepted file becomes a task for ``page.process_page`` in a pool
+2. Match manifest rows with the entries of the folder (Unicode-normalized names),
+   listed without following links (``pipelines.ingest.inbox``): a link, a folder, a
+   FIFO, a socket or a device is never opened.
+3. Judge each book_ref against the school's other batches (``pipelines.ingest.books``).
+4. For each file, in manifest order then the unlisted ones sorted: one streaming read
+   for sha256 + magic bytes (+ a local spool copy when the inbox is not a local
+   folder), then the file-level verdict: ``outside_batch_folder``, ``missing_file``,
+   ``not_a_regular_file``, ``empty_file``, ``not_in_manifest``, ``book_ref_taken``,
+   ``bad_replaces``, ``unsupported_format``, ``duplicate_file``, ``unreadable_file``
+   — or accepted, with its page count.
+5. Every page of an accepted file becomes a task for ``page.process_page`` in a pool
    of ``workers`` processes (``pipelines.parallel``), fed lazily so that at most a
    few files are ahead of the workers.
-5. When a file's last page is back: its scan_manifest row (page count vs. manifest),
+6. When a file's last page is back: its scan_manifest row (page count vs. manifest),
    page rows, page_quarantine rows — or ``no_pages`` / ``unreadable_file`` when not one
    page decoded.
 
@@ -39,12 +43,16 @@ from typing import Any
 import pandas as pd
 
 from pipelines.contracts import quarantine_reasons
+from pipelines.errors import InputError
 from pipelines.frames import to_frame
 from pipelines.ingest import raster
+from pipelines.ingest.books import BookVerdict, SchoolBooks, judge_book, school_books
+from pipelines.ingest.inbox import Entry, NotRegularFile, open_file, probe, still_same_file, walk
 from pipelines.ingest.manifest import (
     MANIFEST_NAME,
     Manifest,
     ManifestRow,
+    OutsideRow,
     RowProblem,
     read_manifest,
 )
@@ -111,14 +119,18 @@ class _File:
     file_path: str
     """As the tables name it: the path on disk when the file exists, else the manifest's."""
     row: ManifestRow | None
-    on_disk: str | None
-    """Path relative to the batch folder as stored in the inbox; None when missing."""
+    entry: Entry | None
+    """The folder entry (path relative to the batch folder, as in the inbox); None when missing."""
     hint: str | None = None
+    outside: OutsideRow | None = None
+    """A manifest row naming a path outside the batch folder: refused, never opened."""
     # filled while processing
     digest: Digest | None = None
     fmt: Format | None = None
     local: str | None = None
     spooled: bool = False
+    identity: tuple[int, int] | None = None
+    """(st_dev, st_ino) of the local inbox file that was hashed: what the decoders must open."""
     pages: int = 0
     outcomes: list[PageOutcome] = field(default_factory=list)
 
@@ -127,28 +139,32 @@ def _nfc(s: str) -> str:
     return unicodedata.normalize("NFC", s)
 
 
-def _plan(manifest: Manifest, on_disk: list[str]) -> list[_File]:
-    by_nfc: dict[str, str] = {}
-    for path in on_disk:
-        by_nfc.setdefault(_nfc(path), path)
+def _plan(manifest: Manifest, entries: list[Entry]) -> list[_File]:
+    by_nfc: dict[str, Entry] = {}
+    for e in entries:
+        by_nfc.setdefault(_nfc(e.path), e)
     files: list[_File] = []
     claimed: set[str] = set()
-    for row in manifest.rows:
+    listed: list[ManifestRow | OutsideRow] = [*manifest.rows, *manifest.outside]
+    for row in sorted(listed, key=lambda r: r.line):
+        if isinstance(row, OutsideRow):
+            files.append(_File(len(files), row.file, None, None, outside=row))
+            continue
         disk = by_nfc.get(row.file)
-        if disk is not None and disk not in claimed:
-            claimed.add(disk)
-            files.append(_File(len(files), disk, row, disk))
+        if disk is not None and disk.path not in claimed:
+            claimed.add(disk.path)
+            files.append(_File(len(files), disk.path, row, disk))
         else:
             files.append(_File(len(files), row.file, row, None))
-    unlisted = [p for p in on_disk if p not in claimed]
-    by_fold = {_nfc(p).casefold(): p for p in unlisted}
+    unlisted = [e for e in entries if e.path not in claimed]
+    by_fold = {_nfc(e.path).casefold(): e.path for e in unlisted}
     for f in files:
-        if f.on_disk is None and f.row is not None:
+        if f.entry is None and f.row is not None:
             near = by_fold.get(f.row.file.casefold())
             if near is not None:
                 f.hint = f"a file named {near!r} exists (different letter case)"
-    for path in sorted(unlisted):
-        files.append(_File(len(files), path, None, path))
+    for e in sorted(unlisted, key=lambda e: e.path):
+        files.append(_File(len(files), e.path, None, e))
     return files
 
 
@@ -166,6 +182,7 @@ class _Run:
         now: datetime,
         progress: Progress | None,
         spool_dir: str,
+        books: dict[str, BookVerdict],
     ) -> None:
         self.inbox = inbox
         self.batch_rel = batch_rel
@@ -188,6 +205,7 @@ class _Run:
         self.seconds: Counter[str] = Counter()
         self.too_large: dict[tuple[int, int], str] = {}
         self.rejected_rows: dict[str, list[RowProblem]] = {}
+        self.books = books
 
     # -- file pass ---------------------------------------------------------------
     def tasks(self, files: list[_File], pending: dict[int, _File]) -> Iterator[PageTask]:
@@ -208,30 +226,64 @@ class _Run:
                     path=f.local,
                     fmt=f.fmt,
                     page_index=index,
+                    identity=f.identity,
                     image_uri=f"pages/{self.batch_id}/{page_id(f.digest.sha256, index)}.png",
                     refuse=self.too_large.pop((f.no, index), None),
                 )
 
     def _file_level(self, f: _File) -> bool:
         """True when the file is accepted (pages to decode); otherwise it is quarantined."""
-        if f.on_disk is None:
-            detail = "listed in manifest.csv"
-            if f.row is not None:
-                detail += f" line {f.row.line}"
-            detail += " but not found in the batch folder"
+        if f.outside is not None:
+            self._quarantine(
+                f,
+                "outside_batch_folder",
+                f"manifest.csv line {f.outside.line} names {f.outside.file!r}, a path outside "
+                "the batch folder; not opened",
+                keep_bytes=False,
+            )
+            return False
+        if f.entry is None:
+            assert f.row is not None
+            # Not found by the walk: maybe a folder, or a path through a link or a FIFO.
+            odd = probe(self.inbox, posixpath.join(self.batch_rel, f.row.file))
+            if odd is not None and odd.kind != "file":
+                where = posixpath.relpath(odd.path, self.batch_rel)
+                what = "it is" if where == f.row.file else f"its folder {where!r} is"
+                self._quarantine(
+                    f,
+                    "not_a_regular_file",
+                    f"listed in manifest.csv line {f.row.line}, but {what} {odd.describe()}; "
+                    "not opened",
+                    keep_bytes=False,
+                )
+                return False
+            detail = f"listed in manifest.csv line {f.row.line} but not found in the batch folder"
             if f.hint:
                 detail += f"; {f.hint}"
             self._quarantine(f, "missing_file", detail, keep_bytes=False)
             return False
 
-        rel = posixpath.join(self.batch_rel, f.on_disk)
-        size = self.inbox.size(rel)
-        if size == 0:
+        if f.entry.kind != "file":
+            self._quarantine(
+                f, "not_a_regular_file", f"{f.entry.describe()}; not opened", keep_bytes=False
+            )
+            return False
+        if f.entry.size == 0:
             f.digest = Digest(sha256=_EMPTY_SHA, size=0, head=b"", tail=b"")
             self._quarantine(f, "empty_file", "the file has 0 bytes")
             return False
 
-        f.digest = self._digest(f, rel)
+        rel = posixpath.join(self.batch_rel, f.entry.path)
+        try:
+            f.digest = self._digest(f, rel)
+        except NotRegularFile as exc:  # swapped after the folder was listed
+            self._quarantine(f, "not_a_regular_file", f"{exc}; not read", keep_bytes=False)
+            return False
+        except FileNotFoundError:
+            self._quarantine(
+                f, "missing_file", "removed from the batch folder while it was read", keep_bytes=False
+            )
+            return False
         f.fmt = sniff_format(f.digest.head)
         original = self.seen_sha.get(f.digest.sha256)
         if original is None:
@@ -246,6 +298,11 @@ class _Run:
             if original is not None:
                 detail += f"; identical to {original.file_path!r}"
             self._quarantine(f, "not_in_manifest", detail)
+            return False
+        book = self.books.get(f.row.book_ref, BookVerdict())
+        if book.refused is not None:
+            code, detail = book.refused
+            self._quarantine(f, code, detail)
             return False
         if f.fmt is None:
             self._quarantine(f, "unsupported_format", describe_head(f.digest.head))
@@ -267,6 +324,14 @@ class _Run:
                 "(an incomplete copy or download)",
             )
             return False
+        if not still_same_file(f.local or "", f.identity):
+            self._quarantine(
+                f,
+                "not_a_regular_file",
+                "replaced in the batch folder while it was read; not decoded",
+                keep_bytes=False,
+            )
+            return False
         try:
             count = raster.count_pages(f.local or "", f.fmt)
         except raster.FileOpenError as exc:
@@ -284,14 +349,17 @@ class _Run:
         return True
 
     def _digest(self, f: _File, rel: str) -> Digest:
+        assert f.entry is not None
         if self.inbox_local:
-            f.local = self.inbox.full(rel)
-            with self.inbox.open(rel) as fh:
+            with open_file(self.inbox, rel, identity=f.entry.identity) as fh:
+                f.local = self.inbox.full(rel)
+                f.identity = f.entry.identity
                 return digest_stream(fh)
-        f.local = os.path.join(self.spool_dir, f"{f.no:06d}")
-        f.spooled = True
-        with self.inbox.open(rel) as fh, open(f.local, "wb") as out:
-            return digest_stream(fh, sink=out.write)
+        with open_file(self.inbox, rel) as fh:
+            f.local = os.path.join(self.spool_dir, f"{f.no:06d}")
+            f.spooled = True
+            with open(f.local, "wb") as out:
+                return digest_stream(fh, sink=out.write)
 
     # -- page results ----------------------------------------------------------------
     def page_done(self, f: _File, outcome: PageOutcome) -> bool:
@@ -390,6 +458,7 @@ class _Run:
                     "first_page_no": row.first_page_no,
                     "pages_found": f.pages,
                     "pages_declared": row.pages,
+                    "replaces_batch_id": self.books.get(row.book_ref, BookVerdict()).replaces_batch_id,
                     "status": status,
                     "note": " ".join(notes) or None,
                     "ingested_at": self.now,
@@ -433,7 +502,7 @@ class _Run:
                     "file_path": f.file_path,
                     "file_sha256": f.digest.sha256 if f.digest else None,
                     "size_bytes": f.digest.size if f.digest else None,
-                    "book_ref": f.row.book_ref if f.row else None,
+                    "book_ref": f.row.book_ref if f.row else f.outside.book_ref if f.outside else None,
                     "reason_code": code,
                     "reason": self.reasons[code].message,
                     "detail": detail,
@@ -444,9 +513,11 @@ class _Run:
         )
         log.info("ingest %s: quarantined %s: %s", self.batch_id, f.file_path, code)
 
-    def _keep_bytes(self, f: _File) -> str:
-        """Copy the file to quarantine/<batch_id>/<file_path>; never overwrite other bytes."""
-        assert f.on_disk is not None and f.digest is not None
+    def _keep_bytes(self, f: _File) -> str | None:
+        """Copy the file to quarantine/<batch_id>/<file_path>; never overwrite other bytes.
+
+        Only ever a regular file that was hashed: the copy is re-checked to be that file."""
+        assert f.entry is not None and f.digest is not None
         uri = f"quarantine/{self.batch_id}/{f.file_path}"
         if self.storage.exists(uri):
             if self.storage.sha256(uri) == f.digest.sha256:
@@ -456,12 +527,18 @@ class _Run:
             uri = f"{uri}.{f.digest.sha256[:16]}"
             if self.storage.exists(uri):
                 return uri
-        if f.local:
+        if f.spooled and f.local:
             with open(f.local, "rb") as fh:
                 atomic_copy(self.storage, uri, fh)
-        else:
-            with self.inbox.open(posixpath.join(self.batch_rel, f.on_disk)) as fh:
-                atomic_copy(self.storage, uri, fh)
+            return uri
+        rel = posixpath.join(self.batch_rel, f.entry.path)
+        try:
+            src = open_file(self.inbox, rel, identity=f.identity or f.entry.identity)
+        except (NotRegularFile, FileNotFoundError) as exc:  # replaced since it was hashed
+            log.warning("ingest %s: %s not kept: %s", self.batch_id, f.file_path, exc)
+            return None
+        with src:
+            atomic_copy(self.storage, uri, src)
         return uri
 
     def _settled(self, f: _File) -> None:
@@ -507,6 +584,20 @@ def page_id(file_sha256: str, page_index: int) -> str:
     return f"{file_sha256[:16]}-p{page_index:03d}"
 
 
+_VI_KIND = {"symlink": "một liên kết (symlink)", "file": "một tệp", "fifo": "một FIFO",
+            "socket": "một socket", "device": "một tệp thiết bị", "other": "một tệp đặc biệt"}  # fmt: skip
+
+
+def _judge_books(manifest: Manifest, known: SchoolBooks, **where: str) -> dict[str, BookVerdict]:
+    """book_ref → verdict, once per book (its rows' replaces values taken together)."""
+    replaces: dict[str, list[str]] = {}
+    for row in manifest.rows:
+        replaces.setdefault(row.book_ref, [])
+        if row.replaces:
+            replaces[row.book_ref].append(row.replaces)
+    return {ref: judge_book(ref, values, known, **where) for ref, values in replaces.items()}
+
+
 def _is_local(storage: Storage) -> bool:
     protocol = storage.fs.protocol
     protocols = {protocol} if isinstance(protocol, str) else set(protocol)
@@ -539,8 +630,10 @@ def ingest_batch(
     in tests; default: the current time, UTC). ``progress(files_done, files_total)``
     is called as each file is settled.
 
-    Raises ``InputError`` when the batch has no usable manifest.csv; every other
-    problem (a bad file, a bad page, a bad manifest row) is in the result.
+    Raises ``InputError`` when the batch folder is not a real folder (a link) or has
+    no usable manifest.csv; every other problem (a bad file, a bad page, a bad
+    manifest row, a book_ref another batch of the school holds) is in the result.
+    ``storage`` is also where the school's other batches' scan_manifest is read.
     """
     if now is None:
         now = datetime.now(UTC)
@@ -548,16 +641,25 @@ def ingest_batch(
         raise ValueError("now must be timezone-aware (UTC)")
     now = now.astimezone(UTC)
 
+    folder = probe(inbox, batch_rel)
+    if folder is not None and folder.kind != "directory":
+        raise InputError(
+            f"{folder.path}: không phải một thư mục thật mà là {_VI_KIND.get(folder.kind, folder.kind)}; "
+            "không đọc gì qua nó. Hãy chép chính các tệp của lô vào "
+            "inbox/<quận>/<trường>/<lô>/ (không dùng liên kết)."
+        )
     manifest = read_manifest(inbox, batch_rel)
-    on_disk = [p for p in inbox.walk_files(batch_rel) if p != MANIFEST_NAME]
-    files = _plan(manifest, on_disk)
+    entries = [e for e in walk(inbox, batch_rel) if e.path != MANIFEST_NAME]
+    files = _plan(manifest, entries)
     log.info(
-        "ingest %s: %d manifest row(s), %d file(s) in the folder, %d manifest problem(s)",
+        "ingest %s: %d manifest row(s), %d entries in the folder, %d manifest problem(s)",
         batch_id,
         len(manifest.rows),
-        len(on_disk),
+        len(entries),
         len(manifest.problems),
     )
+    known = school_books(storage, district=district, school=school, batch_id=batch_id)
+    books = _judge_books(manifest, known, batch_id=batch_id, district=district, school=school)
     if workers > 1 and not _process_shareable(storage):
         log.warning(
             "ingest %s: storage %s is process-local; running serially", batch_id, storage.root_url
@@ -575,6 +677,7 @@ def ingest_batch(
             now=now,
             progress=progress,
             spool_dir=spool_dir,
+            books=books,
         )
         for problem in manifest.problems:
             if problem.row_dropped and problem.file:

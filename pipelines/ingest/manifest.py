@@ -22,6 +22,7 @@ from typing import Literal
 
 from pipelines.contracts.loader import ContractError, Strict, load
 from pipelines.errors import InputError
+from pipelines.ingest.inbox import NotRegularFile, open_file
 from pipelines.storage import Storage
 
 MANIFEST_NAME = "manifest.csv"
@@ -98,6 +99,22 @@ class ManifestRow:
     note: str | None
     problems: tuple[RowProblem, ...] = ()
     """Values of this row that were bad and dropped."""
+    replaces: str | None = None
+    """The earlier batch whose scans of this book these replace, as written: a batch
+    folder name of the same school, or a full district/school/batch id."""
+
+
+@dataclass(frozen=True)
+class OutsideRow:
+    """A row whose file path leaves the batch folder ('../x.pdf', '/etc/passwd').
+
+    The row is dropped (a RowProblem says why) and the path never opened; the row is
+    kept here so that the refusal is also a file_quarantine row, accounted for."""
+
+    line: int
+    file: str
+    """The path as written (back-slashes turned, NFC)."""
+    book_ref: str | None
 
 
 @dataclass(frozen=True)
@@ -108,6 +125,8 @@ class Manifest:
     """Usable rows, in file order, one per file path (the first wins)."""
     problems: tuple[RowProblem, ...]
     """Every problem found, dropped rows included, in line order."""
+    outside: tuple[OutsideRow, ...] = ()
+    """Rows naming a path outside the batch folder (also in ``problems``), one per path."""
 
     def by_file(self) -> dict[str, ManifestRow]:
         return {r.file: r for r in self.rows}
@@ -115,6 +134,10 @@ class Manifest:
 
 class _Bad(ValueError):
     """A cell value that does not fit; the message is Vietnamese."""
+
+
+class _Outside(_Bad):
+    """A file path that leaves the batch folder."""
 
 
 def _text(value: str) -> str | None:
@@ -144,15 +167,36 @@ def _cap_hoc(value: str) -> str | None:
     return upper
 
 
+_DRIVE = re.compile(r"[A-Za-z]:/")  # C:\scans\a.pdf, written on Windows
+
+
 def _file_path(value: str) -> str | None:
     if not value:
         return None
     # Operators on Windows write back-slashes; macOS file names come decomposed (NFD).
     path = unicodedata.normalize("NFC", value.replace("\\", "/"))
     norm = posixpath.normpath(path)
-    if path.startswith("/") or norm == "." or norm.startswith("../") or norm == "..":
+    if path.startswith("/") or _DRIVE.match(path) or norm.startswith("../") or norm == "..":
+        raise _Outside(f"'{value}' không phải đường dẫn tương đối bên trong thư mục lô")
+    if norm == ".":
         raise _Bad(f"'{value}' không phải đường dẫn tương đối bên trong thư mục lô")
     return norm
+
+
+_BATCH_NAME = re.compile(r"[^/\\]+")
+
+
+def _replaces(value: str) -> str | None:
+    """A batch folder name ("b001") or a full batch id ("760/79760403/b001")."""
+    if not value:
+        return None
+    parts = value.split("/")
+    if len(parts) not in (1, 3) or not all(_BATCH_NAME.fullmatch(p) and p not in (".", "..") for p in parts):
+        raise _Bad(
+            f"'{value}' không hợp lệ; cần tên thư mục lô cũ của cùng trường (ví dụ b001) "
+            "hoặc mã lô đầy đủ quận/trường/lô"
+        )
+    return value
 
 
 _PARSERS: dict[str, Callable[[str], object]] = {
@@ -162,6 +206,7 @@ _PARSERS: dict[str, Callable[[str], object]] = {
     "pages": _positive_int,
     "cap_hoc": _cap_hoc,
     "note": _text,
+    "replaces": _replaces,
 }
 
 
@@ -199,6 +244,7 @@ def parse_manifest(data: bytes, *, source: str = MANIFEST_NAME) -> Manifest:
 
     rows: list[ManifestRow] = []
     problems: list[RowProblem] = []
+    outside: dict[str, OutsideRow] = {}
     seen: dict[str, int] = {}
     for offset, cells in enumerate(reader):
         line = offset + 2
@@ -224,6 +270,13 @@ def parse_manifest(data: bytes, *, source: str = MANIFEST_NAME) -> Manifest:
         for name in contract.names:
             try:
                 values[name] = _PARSERS[name](raw.get(name, ""))
+            except _Outside as exc:
+                path = unicodedata.normalize("NFC", raw["file"].replace("\\", "/"))
+                book_ref = _text(raw.get("book_ref", ""))
+                outside.setdefault(path, OutsideRow(line, path, book_ref))
+                row_problems.append(RowProblem(line, name, str(exc), row_dropped=True))
+                dropped = True
+                values[name] = None
             except _Bad as exc:
                 required = name in contract.required
                 dropped |= required
@@ -267,9 +320,12 @@ def parse_manifest(data: bytes, *, source: str = MANIFEST_NAME) -> Manifest:
                 cap_hoc=values.get("cap_hoc"),  # type: ignore[arg-type]
                 note=values.get("note"),  # type: ignore[arg-type]
                 problems=tuple(row_problems),
+                replaces=values.get("replaces"),  # type: ignore[arg-type]
             )
         )
-    return Manifest(source=source, rows=tuple(rows), problems=tuple(problems))
+    return Manifest(
+        source=source, rows=tuple(rows), problems=tuple(problems), outside=tuple(outside.values())
+    )
 
 
 def _safe_path(value: str) -> str | None:
@@ -301,11 +357,22 @@ def _check_header(header: list[str], contract: ManifestContract, source: str) ->
 
 
 def read_manifest(inbox: Storage, batch_rel: str) -> Manifest:
-    """Read ``<batch_rel>/manifest.csv`` from the inbox; ``InputError`` when absent or bad."""
+    """Read ``<batch_rel>/manifest.csv`` from the inbox; ``InputError`` when absent or bad.
+
+    Opened like every inbox file: never through a link, never a FIFO (it would hang).
+    """
     rel = posixpath.join(batch_rel, MANIFEST_NAME)
-    if not inbox.exists(rel):
+    try:
+        with open_file(inbox, rel) as fh:
+            data = fh.read()
+    except FileNotFoundError:
         raise InputError(
             f"{rel}: không có manifest.csv trong thư mục lô; "
             "lô chỉ được xử lý khi manifest.csv đã được đặt vào (sau cùng)."
-        )
-    return parse_manifest(inbox.read_bytes(rel), source=rel)
+        ) from None
+    except NotRegularFile as exc:
+        raise InputError(
+            f"{rel}: manifest.csv không phải một tệp thường ({exc}); không đọc. "
+            "Hãy đặt chính tệp manifest.csv (không phải liên kết) vào thư mục lô."
+        ) from exc
+    return parse_manifest(data, source=rel)

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.ingest import blank, orientation, raster
+from pipelines.ingest.inbox import still_same_file
 from pipelines.ingest.sniff import Format
 from pipelines.storage import Storage
 
@@ -62,6 +63,9 @@ class PageTask:
     """Where the page image goes, relative to the storage root."""
     refuse: str | None = None
     """A reason known before decoding not to decode it (e.g. absurd page size)."""
+    identity: tuple[int, int] | None = None
+    """(st_dev, st_ino) of the inbox file the parent checked and hashed; the decoders open
+    ``path`` by name, so it must still be that file (None: a spool copy of our own)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,9 @@ def process_page(ctx: PageContext, task: PageTask) -> PageOutcome:
     seconds: dict[str, float] = {}
     if task.refuse:
         return PageOutcome(task.page_index, error=task.refuse)
+    if not still_same_file(task.path, task.identity):
+        return PageOutcome(task.page_index, error="the file was replaced in the inbox since it was "
+                           "checked (a link or another file); not decoded")  # fmt: skip
 
     t0 = time.perf_counter()
     try:

@@ -3,12 +3,22 @@
 
 import dagster as dg
 
+from pipelines.ingest.inbox import ready_batches
 from pipelines.partitions import scan_batches
 from pipelines.resources import InboxResource
 
 
-def new_batch_keys(inbox: InboxResource, known: set[str]) -> list[str]:
-    return [k for k in inbox.ready_batches() if k not in known]
+def new_batch_keys(inbox: InboxResource, known: set[str], log=None) -> list[str]:
+    """Keys of new batch folders with a manifest.csv; a district, school or batch entry
+    that is a link is never followed (it is logged, not registered)."""
+    keys = []
+    for key, refused in ready_batches(inbox.storage()):
+        if refused is not None:
+            if log is not None:
+                log.warning(f"inbox/{key} is {refused.describe()}, not a folder: not followed")
+        elif key not in known:
+            keys.append(key)
+    return keys
 
 
 @dg.sensor(
@@ -21,7 +31,7 @@ def new_batch_keys(inbox: InboxResource, known: set[str]) -> list[str]:
 )
 def inbox_sensor(context: dg.SensorEvaluationContext, inbox: InboxResource):
     known = set(context.instance.get_dynamic_partitions(scan_batches.name))
-    keys = new_batch_keys(inbox, known)
+    keys = new_batch_keys(inbox, known, context.log)
     if not keys:
         return dg.SkipReason("no new batch folder with a manifest.csv")
     context.log.info(f"new scan batches: {len(keys)}")

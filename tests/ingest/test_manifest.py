@@ -122,3 +122,50 @@ def test_too_many_cells() -> None:
     assert [r.file for r in m.rows] == ["b.pdf"]
     (p,) = m.problems
     assert (p.line, p.row_dropped) == (2, True) and "ngoặc kép" in p.message
+
+
+def test_replaces_names_an_earlier_batch() -> None:
+    m = parse(
+        "file,book_ref,replaces\n"
+        "a.pdf,HB-1,b001\n"
+        "b.pdf,HB-2,760/79760403/b001\n"
+        "c.pdf,HB-3,\n"
+        "d.pdf,HB-4,760/b001\n"  # neither a folder name nor a full id: dropped, row kept
+        "e.pdf,HB-5,../b001\n"
+    )
+    assert [(r.file, r.replaces) for r in m.rows] == [
+        ("a.pdf", "b001"),
+        ("b.pdf", "760/79760403/b001"),
+        ("c.pdf", None),
+        ("d.pdf", None),
+        ("e.pdf", None),
+    ]
+    assert [(p.line, p.column, p.row_dropped) for p in m.problems] == [
+        (5, "replaces", False),
+        (6, "replaces", False),
+    ]
+    assert "tên thư mục lô cũ" in m.problems[0].message
+
+
+def test_paths_outside_the_batch_folder_are_kept_for_quarantine() -> None:
+    m = parse(
+        "file,book_ref\n"
+        "../x.pdf,HB-1\n"
+        "/etc/passwd,HB-2\n"
+        "C:\\scans\\y.pdf,\n"
+        "..\\x.pdf,HB-3\n"  # the same path as line 2: one quarantine row
+        "ok.pdf,HB-4\n"
+    )
+    assert [r.file for r in m.rows] == ["ok.pdf"]
+    assert [(o.line, o.file, o.book_ref) for o in m.outside] == [
+        (2, "../x.pdf", "HB-1"),
+        (3, "/etc/passwd", "HB-2"),
+        (4, "C:/scans/y.pdf", None),
+    ]
+    assert [(p.line, p.column, p.row_dropped) for p in m.problems] == [
+        (2, "file", True),
+        (3, "file", True),
+        (4, "file", True),
+        (4, "book_ref", True),
+        (5, "file", True),
+    ]
