@@ -13,17 +13,35 @@ again one at a time in a fresh pool, so that the one that kills its worker is
 identified exactly; its result is a ``WorkerDied`` instead of a crash of the run.
 When workers die whatever they run (``MAX_DEATHS_IN_A_ROW`` isolated deaths with no
 success between), the fault is the environment, and ``WorkerPoolError`` is raised.
+
+The other way round, workers die with the process that started them: when the OOM killer
+(or anyone) SIGKILLs the step, no ``finally`` runs in it, and workers left behind would go
+on reading pages for minutes, holding memory the next attempt needs. Each worker asks the
+kernel for SIGKILL when its parent goes (Linux ``PR_SET_PDEATHSIG``) and also runs a
+watchdog thread that exits when its parent process id changes (any POSIX system).
+
+``available_cpus()`` is the one answer to "how many processes": the CPUs this process may
+really use — its affinity mask and its cgroup's CPU quota (a container's limit), not the
+node's ``os.cpu_count()``.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import math
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pipelines.errors import HocbaError
@@ -69,10 +87,148 @@ def map_unordered(
     yield from _pool_map(fn, ctx, iter(tasks), workers)
 
 
+# --- workers die with their parent ----------------------------------------------------------------
+PDEATHSIG = sys.platform.startswith("linux")
+"""Ask the Linux kernel to SIGKILL a worker when its parent dies (set to False to rely on the
+watchdog alone, as on other systems; read in the parent when a pool starts)."""
+
+WATCHDOG_INTERVAL_S = 0.5
+"""How often a worker's watchdog thread checks that its parent is still the same process."""
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _set_pdeathsig() -> bool:
+    """prctl(PR_SET_PDEATHSIG, SIGKILL) for this process; False where it is not available.
+
+    The kernel sends the signal when the *thread* that started this process exits; pools are
+    started and used by the thread that iterates ``map_unordered``, which outlives them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent_pid: int, interval_s: float) -> None:
+    while True:
+        if os.getppid() != parent_pid:
+            os._exit(1)  # the parent is gone (we were re-parented): nobody wants our result
+        time.sleep(interval_s)
+
+
+def die_with_parent(parent_pid: int, pdeathsig: bool = True,
+                    interval_s: float = WATCHDOG_INTERVAL_S) -> None:
+    """Make this (worker) process end when ``parent_pid`` does: a pool initializer.
+
+    Linux: the kernel's parent-death signal. Everywhere: a daemon thread that exits the
+    process once its parent process id is no longer ``parent_pid``. The check right after
+    the prctl covers a parent that died before the worker got this far."""
+    if pdeathsig:
+        _set_pdeathsig()
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid, interval_s), name="hocba-parent-watchdog",
+                     daemon=True).start()
+
+
 def _new_pool(workers: int) -> ProcessPoolExecutor:
     # spawn, not fork: the parent may hold threads (Dagster) and C library state
     # (a Tesseract API) that must not be copied into children mid-flight.
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+        initializer=die_with_parent, initargs=(os.getpid(), PDEATHSIG),
+    )
+
+
+# --- how many workers ------------------------------------------------------------------------------
+def available_cpus(*, root: str | os.PathLike = "/", affinity: int | None = None) -> int:
+    """CPUs this process may use: the fewest of its affinity mask and its cgroup CPU quota
+    (rounded up), at least 1. Use it wherever a worker count defaults to "one per core".
+
+    ``root``: the filesystem root holding ``proc/self/cgroup`` and ``sys/fs/cgroup`` (tests
+    point it at a folder laid out like them). ``affinity``: the CPUs the scheduler allows
+    (default: ``os.sched_getaffinity``, or ``os.cpu_count()`` where that does not exist)."""
+    if affinity is None:
+        try:
+            affinity = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            affinity = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(root)
+    n = affinity if quota is None else min(affinity, math.ceil(quota))
+    return max(1, n)
+
+
+def cgroup_cpu_quota(root: str | os.PathLike = "/") -> float | None:
+    """The CPU quota (in CPUs, e.g. 1.5) of this process's cgroup and its ancestors, the
+    smallest found; None when there is none (no cgroup files, or ``max`` / ``-1``).
+
+    cgroup v2: ``cpu.max`` ("QUOTA PERIOD" or "max PERIOD"). cgroup v1: ``cpu.cfs_quota_us``
+    and ``cpu.cfs_period_us`` of the ``cpu`` controller. Both are looked up from the process's
+    own cgroup (``/proc/self/cgroup``) up to the mount point, which inside a container is the
+    container's own cgroup."""
+    root = Path(root)
+    mounts = root / "sys" / "fs" / "cgroup"
+    paths = _own_cgroups(root / "proc" / "self" / "cgroup")
+    quotas: list[float] = []
+    v2 = paths.get("", "/")
+    for mount in (mounts, mounts / "unified"):
+        for d in _up_to(mount, v2):
+            q = _read_cpu_max(d / "cpu.max")
+            if q is not None:
+                quotas.append(q)
+    v1 = paths.get("cpu", "/")
+    for name in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+        for d in _up_to(mounts / name, v1):
+            q = _read_cfs(d / "cpu.cfs_quota_us", d / "cpu.cfs_period_us")
+            if q is not None:
+                quotas.append(q)
+    return min(quotas) if quotas else None
+
+
+def _own_cgroups(proc_cgroup: Path) -> dict[str, str]:
+    """controller → cgroup path from /proc/self/cgroup ("" is the v2 unified hierarchy)."""
+    out: dict[str, str] = {}
+    try:
+        text = proc_cgroup.read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        for controller in parts[1].split(","):
+            out[controller] = parts[2]
+    return out
+
+
+def _up_to(mount: Path, cgroup_path: str) -> list[Path]:
+    """The folders of the cgroup and each ancestor under one mount, deepest first, existing ones."""
+    parts = [p for p in cgroup_path.split("/") if p and p not in (".", "..")]
+    dirs = [mount.joinpath(*parts[:i]) for i in range(len(parts), -1, -1)]
+    return [d for d in dirs if d.is_dir()]
+
+
+def _read_cpu_max(path: Path) -> float | None:
+    try:
+        fields = path.read_text().split()
+    except OSError:
+        return None
+    try:
+        if len(fields) != 2 or fields[0] == "max":
+            return None
+        quota, period = int(fields[0]), int(fields[1])
+    except ValueError:
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def _read_cfs(quota_path: Path, period_path: Path) -> float | None:
+    try:
+        quota, period = int(quota_path.read_text().strip()), int(period_path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
 
 
 def _submit(pool: ProcessPoolExecutor, fn: Callable, ctx: Any, task: Any) -> Future:

@@ -21,6 +21,7 @@ class StorageResource(dg.ConfigurableResource):
     root_url: str
 
     def storage(self) -> Storage:
+        # Discovery and every read go through pipelines.ingest.inbox, which never follows a link.
         return Storage(self.root_url)
 
 
@@ -30,18 +31,8 @@ class InboxResource(dg.ConfigurableResource):
     root_url: str
 
     def storage(self) -> Storage:
+        # Discovery and every read go through pipelines.ingest.inbox, which never follows a link.
         return Storage(self.root_url)
-
-    def ready_batches(self) -> list[str]:
-        """Batch keys whose folder holds a manifest.csv (written last: the batch is complete)."""
-        inbox = self.storage()
-        keys = []
-        for district in inbox.listdir():
-            for school in inbox.listdir(district):
-                for batch in inbox.listdir(f"{district}/{school}"):
-                    if inbox.exists(f"{district}/{school}/{batch}/manifest.csv"):
-                        keys.append(f"{district}/{school}/{batch}")
-        return keys
 
 
 class ReviewDatabaseResource(dg.ConfigurableResource):
@@ -58,12 +49,12 @@ class ReviewDatabaseResource(dg.ConfigurableResource):
 class RunSettingsResource(dg.ConfigurableResource):
     """Knobs of a run that are not connections."""
 
-    workers: int = 0  # worker processes for per-page work; 0 = one per core
+    workers: int = 0  # worker processes for per-page work; 0 = one per CPU this process may use
 
     def worker_count(self) -> int:
-        import os
+        from pipelines.parallel import available_cpus
 
-        return self.workers or os.cpu_count() or 1
+        return self.workers or available_cpus()
 
 
 def table_out(table: str, group: str, kinds: set[str]) -> dg.AssetOut:

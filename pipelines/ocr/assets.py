@@ -51,10 +51,10 @@ def ocr_pages(
         page_images,
         batch_id=key,
         workers=run_settings.worker_count(),
+        # Every page for progress displays (`hocba run`) at debug level, every 10th at info.
         progress=lambda done, total: (
-            context.log.info(f"ocr {key}: {done}/{total} pages") if done % 10 == 0 or done == total
-            else None
-        ),
+            context.log.info if done % 10 == 0 or done == total else context.log.debug
+        )(f"ocr {key}: {done}/{total} pages"),
     )
     summary = result.summary()
     context.log.info(f"ocr {key}: {summary}; seconds per step {result.seconds}")

@@ -50,7 +50,8 @@ def issue_inputs(district: District | None = None, *, books: int = 10, seed: int
                     "file_sha256": hashlib.sha256(f"scan:{b.book_ref}".encode()).hexdigest(),
                     "size_bytes": 1_000_000, "format": "pdf", "book_ref": b.book_ref, "first_page_no": 1,
                     "pages_found": len(b.pages), "pages_declared": len(b.pages), "status": "ok",
-                    "note": None, "ingested_at": pd.Timestamp("2026-01-05", tz="UTC")})
+                    "note": None, "replaces_batch_id": None,
+                    "ingested_at": pd.Timestamp("2026-01-05", tz="UTC")})
     accepted = pd.DataFrame(acc)
     accepted["reviewed_at"] = pd.to_datetime(accepted["reviewed_at"], utc=True)
     return accepted, pd.DataFrame(norm), pd.DataFrame(man)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
-import os
 import random
 import shutil
 import time
@@ -33,6 +32,7 @@ import pandas as pd
 
 from pipelines.contracts import provinces, template
 from pipelines.errors import ConfigError
+from pipelines.parallel import available_cpus
 from pipelines.synth.defects import DEFECT_COLUMNS, DEFECT_TYPES, DefectRates, truncate, zero
 from pipelines.synth.degrade import DIFFICULTIES
 from pipelines.synth.files import write_manifest
@@ -190,7 +190,7 @@ def _prepare(out_dir: Path, district_inbox: Path, roster: Path, truth: Path,
 
 def _run(plan: DistrictPlan, workers: int, book_done: Callable[[BookResult], None],
          progress: Callable[[int, int], None] | None) -> None:
-    n = workers or os.cpu_count() or 1
+    n = workers or available_cpus()
     total = sum(b.page_count for b in plan.books)
     done = 0
 
