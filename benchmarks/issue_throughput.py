@@ -74,24 +74,28 @@ def main() -> None:
         from pipelines.storage import Storage
         from pipelines.synth.accepted import issue_inputs
 
-        init_pki(settings.pki_root, passphrase=settings.pki_passphrase)
         accepted, normalized, manifest = issue_inputs(books=args.books, seed=args.seed)
+        school = str(manifest["school"].iloc[0])
+        init_pki(settings.pki_root, schools=[school], passphrase=settings.pki_passphrase)
         engine, storage = database(settings.database), Storage(settings.issued_root)
-        keys = signing_keys()  # loaded once, as a worker does
+        keys = signing_keys(school)  # loaded once, as a worker does
+        roots = settings.trust_root_paths
         # Warm-up: one book through everything (imports, fonts, first key use).
         first = accepted["book_ref"].iloc[0]
         issue_batch(accepted[accepted["book_ref"] == first], normalized, manifest, engine=engine,
-                    storage=storage, keys=keys)
+                    storage=storage, keys=keys, trust_roots=roots)
         rest = accepted[accepted["book_ref"] != first]
         books = rest["book_ref"].nunique()
         t0 = time.perf_counter()
-        r = issue_batch(rest, normalized, manifest, engine=engine, storage=storage, keys=keys)
+        r = issue_batch(rest, normalized, manifest, engine=engine, storage=storage, keys=keys,
+                        trust_roots=roots)
         ours = time.perf_counter() - t0
         t0 = time.perf_counter()
         problems = verify_issued(r.issued, storage, engine, settings.trust_root_paths)
         verify = time.perf_counter() - t0
         t0 = time.perf_counter()
-        again = issue_batch(rest, normalized, manifest, engine=engine, storage=storage, keys=keys)
+        again = issue_batch(rest, normalized, manifest, engine=engine, storage=storage, keys=keys,
+                            trust_roots=roots)
         rerun = time.perf_counter() - t0
 
         # The same documents, unsigned, signed the bare way.
@@ -105,7 +109,7 @@ def main() -> None:
         t0 = time.perf_counter()
         pdfs = [render_pdf(rec, xml=x, version=1, issued_at=now) for rec, x in zip(recs, xmls, strict=True)]
         render = time.perf_counter() - t0
-        bare = bare_sign(xmls, pdfs, settings.pki_root, settings.pki_passphrase)
+        bare = bare_sign(xmls, pdfs, settings.pki_root / school, settings.pki_passphrase)
 
     result = {
         "books": books,

@@ -44,7 +44,7 @@ def main(verbose: bool) -> None:
 @click.option("--difficulty", type=click.Choice(["clean", "typical", "hard"]), default="typical",
               show_default=True)
 @click.option("--no-defects", is_flag=True, help="Generate no file or roster defects.")
-@click.option("--workers", type=int, default=0, help="Worker processes (0 = one per core).")
+@click.option("--workers", type=int, default=0, help="Worker processes (0 = one per CPU available).")
 def synth(out_dir: Path, schools: int, students: int, seed: int, difficulty: str,
           no_defects: bool, workers: int) -> None:
     """Generate a synthetic district: roster, ground truth and scanned-looking books."""
@@ -77,6 +77,98 @@ def demo(schools: int, students: int, seed: int, difficulty: str, fresh: bool, s
 
     run_demo(schools=schools, students=students, seed=seed, difficulty=difficulty, fresh=fresh,
              simulate_review=simulate_review, echo=click.echo)
+
+
+RUN_CHECK_FAILED = 7
+"""`hocba run`: a blocking asset check failed, so the run stopped after that step."""
+
+
+@main.command("run")
+@click.argument("batches", nargs=-1, metavar="[DISTRICT/SCHOOL/BATCH]...")
+@click.option("--all", "all_batches", is_flag=True,
+              help="Every batch in the inbox (each folder with a manifest.csv).")
+@click.option("--accepted", is_flag=True,
+              help="Run accepted_records_job (accepted records after reviews, then their signed "
+              "records) instead of scan_batch_job.")
+@click.option("--roster", is_flag=True,
+              help="First run roster_job: import the roster export(s) in HOCBA_ROSTER_URL (needed "
+              "before the first batch and after each new export).")
+def run_batches(batches: tuple[str, ...], all_batches: bool, accepted: bool, roster: bool) -> None:
+    """Run batches of the inbox through the pipeline now, in this process (a terminal, cron).
+
+    Registers each batch as a partition of scan_batches if the inbox sensor has not, runs
+    scan_batch_job for it through Dagster (the UI lists the runs), shows each step as it goes and
+    prints a summary. Exit code 0 only when every run succeeded; otherwise the code of the error a
+    step raised (2 setting, 3 contract, 4 input, …), 7 when a blocking check failed, else 1."""
+    import time
+
+    from pipelines.dagster_home import instance as get_instance
+    from pipelines.definitions import build_defs
+    from pipelines.progress import RunDisplay, run_shown, stage_logs_quiet, summary_lines
+    from pipelines.runner import (
+        read_inbox,
+        register_batches,
+        resolve_batches,
+        run_partition,
+        summarize_batches,
+    )
+    from pipelines.settings import get_settings
+
+    if all_batches and batches:
+        raise click.UsageError("give batch keys (DISTRICT/SCHOOL/BATCH …) or --all, not both")
+    if not (all_batches or batches or roster):
+        raise click.UsageError("give batch keys (DISTRICT/SCHOOL/BATCH …), --all or --roster")
+    verbose = logging.getLogger("pipelines").isEnabledFor(logging.DEBUG)
+    settings = get_settings()
+    defs = build_defs()
+    inbox = read_inbox(defs)
+    for key, what in sorted(inbox.refused.items()):
+        click.secho(f"cảnh báo / warning: inbox/{key} is {what}, not a folder: not followed", fg="yellow",
+                    err=True)
+    keys = list(inbox.ready) if all_batches else resolve_batches(inbox, list(batches))
+    instance = get_instance(settings)
+    display = RunDisplay(sys.stderr)
+    log_level = "INFO" if verbose else "CRITICAL"
+    t0 = time.perf_counter()
+    outcomes = []
+    job = "accepted_records_job" if accepted else "scan_batch_job"
+    with stage_logs_quiet():
+        if roster:
+            display.batch(1, 1, "roster", "roster_job")
+            outcomes.append(run_partition(defs, instance, "roster_job", None, log_level, display))
+            display.outcome(outcomes[-1])
+        if all_batches and not keys:
+            click.echo(f"Hộp thư không có lô nào / the inbox holds no batch: {inbox.root}", err=True)
+        if outcomes and not outcomes[-1].success and keys:
+            click.echo("the batches are not run: roster_job failed", err=True)
+            keys = []
+        added = register_batches(instance, keys)
+        if added:
+            click.echo(f"registered {len(added)} new batch(es) as partitions of scan_batches", err=True)
+        outcomes += run_shown(defs, instance, job, keys, display, log_level=log_level)
+    summaries = summarize_batches(settings.storage_root, keys)
+    click.echo("\n".join(summary_lines(job, outcomes, summaries, time.perf_counter() - t0)))
+    failed = [o for o in outcomes if not o.success]
+    if failed:
+        click.secho(f"lỗi / error: {len(failed)} of {len(outcomes)} run(s) failed: "
+                    + ", ".join(o.partition_key for o in failed)
+                    + "; the steps' errors are above, the whole story in the Dagster UI (Runs)",
+                    fg="red", err=True)
+        sys.exit(_run_exit_code(failed[0]))
+
+
+def _run_exit_code(outcome) -> int:
+    """A failed run's exit code: the HocbaError a step raised, a blocking check, or 1."""
+    classes: dict[str, type[HocbaError]] = {}
+    todo: list[type[HocbaError]] = [HocbaError]
+    while todo:
+        cls = todo.pop()
+        classes.setdefault(cls.__name__, cls)
+        todo.extend(cls.__subclasses__())
+    for f in outcome.step_failures:
+        if f.error_class in classes:
+            return classes[f.error_class].exit_code
+    return RUN_CHECK_FAILED if outcome.blocking_failed else 1
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -119,7 +211,10 @@ def serve(host: str | None, port: int | None, https_only: bool) -> None:
     click.echo(f"Bảng duyệt / review console: http://{shown}:{port}/")
     click.echo("Tài khoản / accounts: `hocba user add …`; dừng / stop: Ctrl+C", err=True)
     # Access logs carry method, path and status only: paths hold numeric ids, never field values.
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, server_header=False, log_level="info")
+    # X-Forwarded-For / -Proto believed from the proxies of setting forwarded_allow_ips only (the app
+    # applies the same setting itself, for servers other than this one).
+    uvicorn.run(app, host=host, port=port, proxy_headers=True,
+                forwarded_allow_ips=settings.forwarded_allow_ips, server_header=False, log_level="info")
 
 
 @main.group()
@@ -207,31 +302,51 @@ def pki() -> None:
 @pki.command("init")
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Replace an existing CA (records signed with it stop verifying).")
-@click.option("--school-code", default="DEMO", show_default=True)
-@click.option("--school-name", default="Trường THCS Demo", show_default=True)
-@click.option("--principal-name", default="Nguyễn Văn A", show_default=True)
+@click.option("--add", is_flag=True, help="Add these schools' keys to the existing CA (others are kept).")
+@click.option("--school-code", "school_codes", multiple=True,
+              help="A school's code (its inbox folder, ma_truong); repeatable: one key pair per school "
+              "[default: DEMO].")
+@click.option("--school-name", "school_names", multiple=True,
+              help="The school's name, in the order of --school-code [default: Trường <code>].")
+@click.option("--principal-name", "principal_names", multiple=True,
+              help="The principal's name, in the order of --school-code [default: Nguyễn Văn A].")
 @click.option("--key-type", type=click.Choice(["rsa", "ec"]), default="rsa", show_default=True,
-              help="RSA 2048 or EC P-256.")
-def pki_init(directory: Path | None, force: bool, school_code: str, school_name: str, principal_name: str,
-             key_type: str) -> None:
-    """Make a development CA, a school seal and a principal's certificate [default DIR: setting pki_root].
+              help="RSA 2048 or EC P-256 (with --add: the CA's).")
+def pki_init(directory: Path | None, force: bool, add: bool, school_codes: tuple[str, ...],
+             school_names: tuple[str, ...], principal_names: tuple[str, ...], key_type: str) -> None:
+    """Make a development CA and, per school code, a school seal and its principal's certificate
+    [default DIR: setting pki_root]: DIR/<code>/school.p12 and principal.p12.
 
     The PKCS#12 files are encrypted with the setting pki_passphrase (HOCBA_PKI_PASSPHRASE)."""
-    from pipelines.issue.pki import init_pki
+    from pipelines.errors import ConfigError
+    from pipelines.issue.pki import DEMO_SCHOOL, School, add_schools, init_pki
     from pipelines.settings import get_settings
 
+    codes = school_codes or (DEMO_SCHOOL.code,)
+    if len(school_names) > len(codes) or len(principal_names) > len(codes):
+        raise ConfigError("pki init: more --school-name / --principal-name than --school-code")
+    if add and force:
+        raise ConfigError("pki init: --add keeps the CA, --force replaces it; give one")
+    default_name = {DEMO_SCHOOL.code: DEMO_SCHOOL.name}
+    schools = [School(code, school_names[i] if i < len(school_names) else default_name.get(code),
+                      principal_names[i] if i < len(principal_names) else "Nguyễn Văn A")
+               for i, code in enumerate(codes)]
     settings = get_settings()
-    made = init_pki(directory or settings.pki_root, school_code=school_code, school_name=school_name,
-                    principal_name=principal_name, passphrase=settings.pki_passphrase, force=force,
-                    key_type=key_type)  # type: ignore[arg-type]
+    target = directory or settings.pki_root
+    if add:
+        made = add_schools(target, schools=schools, passphrase=settings.pki_passphrase)
+    else:
+        made = init_pki(target, schools=schools, passphrase=settings.pki_passphrase, force=force,
+                        key_type=key_type)  # type: ignore[arg-type]
     click.echo(f"PKI phát triển / development PKI ({made['key_type'].upper()}): {made['dir']}")
     for c in made["certificates"]:
-        click.echo(f"  {c['role']:<9} {c['path']}\n"
+        role = c["role"] + (f" {c['school_code']}" if c.get("school_code") else "")
+        click.echo(f"  {role:<9} {c['path']}\n"
                    f"            subject  {c['subject']}\n"
                    f"            sha256   {c['sha256']}\n"
                    f"            hiệu lực / valid {c['not_before'][:10]} → {c['not_after'][:10]}")
-    click.echo(f"  khóa CA / CA key: {Path(made['dir']) / 'ca.key.pem'} (0600); "
-               f"school.p12, principal.p12 (0600)")
+    click.echo(f"  khóa CA / CA key: {Path(made['dir']) / 'ca.key.pem'} (0600); <school_code>/school.p12, "
+               f"<school_code>/principal.p12 (0600) for {', '.join(made['schools'])}")
     if settings.pki_passphrase == "hocba-dev":
         click.secho("  cảnh báo / warning: default passphrase; never sign real records with these keys",
                     fg="yellow", err=True)
@@ -310,7 +425,7 @@ def ledger_show(record_id: str, as_json: bool, database_url: str | None) -> None
             d = {c: getattr(e, c) for c in (
                 "seq", "event", "record_id", "version", "status", "content_sha256", "xml_sha256",
                 "pdf_sha256", "xml_uri", "pdf_uri", "signer_certs", "issued_at", "supersedes", "reason",
-                "recorded_at", "entry_hash")}
+                "batch_id", "replaces_batch_id", "recorded_at", "entry_hash")}
             click.echo(json.dumps(d, ensure_ascii=False, default=str))
         return
     latest = {e.version: e for e in rows}
@@ -321,6 +436,9 @@ def ledger_show(record_id: str, as_json: bool, database_url: str | None) -> None
         status = latest[e.version].status
         click.echo(f"  v{e.version}  {_STATUS_VI[status]} / {status}   cấp / issued "
                    f"{e.issued_at:%Y-%m-%d %H:%M:%S} UTC  (#{e.seq})")
+        if e.batch_id:
+            click.echo(f"      lô / batch {e.batch_id}"
+                       + (f"  (thay lô / replaces {e.replaces_batch_id})" if e.replaces_batch_id else ""))
         click.echo(f"      xml {e.xml_uri}\n      pdf {e.pdf_uri}")
         for c in e.signer_certs:
             click.echo(f"      ký / signed: {c.get('role', '?')} {c.get('subject', '')} "

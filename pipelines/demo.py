@@ -1,11 +1,13 @@
 """`hocba demo`: a generated sample district through the pipeline, with a printed summary.
 
-Later stages extend ``STAGES``; each entry names the Dagster job run per batch.
+The batches run as `hocba run --all` runs them: ``scan_batch_job`` per batch through
+Dagster, with the same display; the time per stage is summed from the steps' own times.
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,8 +21,8 @@ from pipelines.storage import Storage
 from pipelines.table_io import read_table
 
 MARKER = "HOCBA_DEMO_HOME"
-STAGES = [("ingest", "ingest_job"), ("ocr", "ocr_job"), ("validate", "validate_job"),
-          ("review", "review_job"), ("issue", "issue_job")]
+STAGES = ("ingest", "ocr", "validate", "review", "issue")
+"""The per-batch stages (asset groups) of scan_batch_job, for the time each took."""
 
 
 def _prepare_home(home: Path, fresh: bool) -> None:
@@ -40,7 +42,8 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
              simulate_review: bool = False, echo: Callable[[str], None] = print) -> dict:
     from pipelines.dagster_home import instance as get_instance
     from pipelines.definitions import build_defs
-    from pipelines.runner import compute_coverage, discover_batches, import_roster, run_all
+    from pipelines.progress import RunDisplay, run_shown, summary_lines
+    from pipelines.runner import compute_coverage, discover_batches, import_roster, summarize_batches
     from pipelines.synth.generate import generate_district
 
     settings = get_settings()
@@ -50,7 +53,7 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
     t_all = time.perf_counter()
 
     echo(f"hocba demo — HOCBA_HOME={home}")
-    steps = 4 + len(STAGES)
+    steps = 5
     echo(f"[1/{steps}] Generating a sample district ({schools} schools × {students} students, "
          f"{difficulty}, seed {seed}) …")
     t0 = time.perf_counter()
@@ -68,10 +71,13 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
     inbox = Storage(settings.inbox_root)
     inbox.fs.put(str(synth_dir / "inbox") + "/", inbox.full(""), recursive=True)
 
-    from pipelines.issue.pki import ensure_pki
+    from pipelines.issue.pki import School, ensure_pki
 
-    # Development keys (a local CA, the school seal, the principal): demo records are not real.
-    ensure_pki(settings.pki_root, passphrase=settings.pki_passphrase)
+    # Development keys (a local CA; per school its seal and its principal): demo records are not real.
+    roster = pd.read_csv(synth_dir / "roster.csv", dtype=str, encoding="utf-8-sig")
+    names = roster[["ma_truong", "ten_truong"]].drop_duplicates("ma_truong").itertuples(index=False)
+    ensure_pki(settings.pki_root, passphrase=settings.pki_passphrase,
+               schools=[School(code, name) for code, name in sorted(names)])
     instance = get_instance(settings)
     defs = build_defs()
     roster_run = import_roster(defs, instance, str(synth_dir / "roster.csv"))
@@ -79,18 +85,14 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
     echo(f"[2/{steps}] Roster imported ({'ok' if roster_run.success else 'FAILED'}); "
          f"the inbox sensor registered {len(keys)} scan batches")
     outcomes = [roster_run]
-    for n, (stage, job) in enumerate(STAGES, start=3):
-        t0 = time.perf_counter()
-        echo(f"[{n}/{steps}] Running {job} per batch through Dagster …")
-        outcomes += run_all(
-            defs, instance, job, keys,
-            progress=lambda i, n, o: echo(
-                f"      {i}/{n} {o.partition_key}: {'ok' if o.success else 'FAILED'} "
-                f"{o.seconds:.1f}s" + (f" checks failed: {', '.join(o.failed_checks)}"
-                                        if o.failed_checks else "")
-            ),
-        )
-        timings[stage] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    echo(f"[3/{steps}] Running scan_batch_job per batch through Dagster, as `hocba run --all` does …")
+    scans = run_shown(defs, instance, "scan_batch_job", keys, RunDisplay(sys.stdout))
+    echo("\n".join(summary_lines("scan_batch_job", scans, summarize_batches(settings.storage_root, keys),
+                                 time.perf_counter() - t0)))
+    outcomes += scans
+    for stage in STAGES:
+        timings[stage] = sum(s for o in scans for _, st, s in o.step_seconds if st == stage)
     t0 = time.perf_counter()
     echo(f"[{steps - 1}/{steps}] Review: " + ("a SIMULATED reviewer answers from the ground truth …"
                                          if simulate_review else "the flagged fields wait in the console"))

@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite at HOCBA_HOME/hocba.db"
     )
-    workers: int = Field(default=0, description="Worker processes for per-page work; 0 = one per core")
+    workers: int = Field(default=0, description="Worker processes for per-page work; 0 = one per CPU this "
+                         "process may use (affinity and cgroup CPU quota)")
     review_claim_ttl_s: int = Field(
         default=900, description="A reviewer's claim on an item expires after this many seconds"
     )
@@ -45,6 +46,18 @@ class Settings(BaseSettings):
         default=None,
         description="Key signing the console's session cookies; default: a random key kept in "
         "HOCBA_HOME/console.key",
+    )
+    console_session_lifetime_s: int = Field(
+        default=8 * 3600, gt=0,
+        description="A console login ends this many seconds after it began, however busy (absolute lifetime)",
+    )
+    console_session_idle_s: int = Field(
+        default=30 * 60, gt=0, description="A console login ends after this many seconds without a request",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Comma-separated addresses or networks (or *) of proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto the console believes (uvicorn's --forwarded-allow-ips); others' are ignored",
     )
     console_host: str = Field(default="127.0.0.1", description="Address the review console listens on")
     console_port: int = Field(default=8000, description="Port of the review console")
@@ -60,18 +73,21 @@ class Settings(BaseSettings):
         default="hocba-dev",
         description="Passphrase of the development PKCS#12 files (never sign real records with them)",
     )
-    school_p12: Path | None = Field(default=None, description="School seal key+certificate (PKCS#12); "
-                                    "default: PKI_DIR/school.p12")
-    principal_p12: Path | None = Field(default=None, description="Principal's personal key+certificate "
-                                       "(PKCS#12); default: PKI_DIR/principal.p12")
+    keys_dir: Path | None = Field(
+        default=None, description="Signing keys as PKCS#12 files, one folder per school code: "
+        "KEYS_DIR/<school_code>/school.p12 (seal) and principal.p12; default: PKI_DIR")
     pkcs11_module: str | None = Field(
         default=None, description="PKCS#11 module (.so) of a token; when set, keys come from the token"
     )
-    pkcs11_token_label: str | None = Field(default=None, description="Token label (PKCS#11)")
+    pkcs11_token_label: str | None = Field(
+        default=None, description="Token label (PKCS#11); may contain {school_code} (a token per school)")
     pkcs11_pin: str | None = Field(default=None, description="User PIN of the token (PKCS#11)")
-    pkcs11_school_key_label: str = Field(default="school", description="Label of the school key on the token")
-    pkcs11_principal_key_label: str = Field(default="principal",
-                                            description="Label of the principal's key on the token")
+    pkcs11_school_key_label: str = Field(
+        default="school-{school_code}",
+        description="Label of a school's seal key (and certificate) on the token; {school_code}: the school")
+    pkcs11_principal_key_label: str = Field(
+        default="principal-{school_code}",
+        description="Label of a school's principal's key (and certificate) on the token")
     tsa_url: str | None = Field(default=None, description="RFC 3161 timestamp authority URL (optional)")
     trust_roots: str | None = Field(
         default=None, description="Comma-separated PEM files `hocba verify` trusts; default: PKI_DIR/ca.pem"
@@ -108,6 +124,10 @@ class Settings(BaseSettings):
     @property
     def pki_root(self) -> Path:
         return (self.pki_dir or self.home_abs / "pki").expanduser().resolve()
+
+    @property
+    def keys_root(self) -> Path:
+        return (self.keys_dir or self.pki_root).expanduser().resolve()
 
     @property
     def trust_root_paths(self) -> list[Path]:

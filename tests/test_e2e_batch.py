@@ -1,10 +1,12 @@
-"""End to end through Dagster on a small synthetic district, batch by batch as the inbox
-sensor runs it (scan_batch_job = ingest, then OCR): every injected file/page defect
-reaches its outcome in ingest, nothing else is quarantined, nothing is lost; every
-non-blank page is laid out on its true template and every template field is read."""
+"""End to end through Dagster on a small synthetic district, run as a data team runs it from a
+terminal: `hocba run --roster --all` (the roster, then scan_batch_job per batch, as the inbox
+sensor would), later `hocba run --accepted` after the reviews. Every injected file/page defect
+reaches its outcome in ingest, nothing else is quarantined, nothing is lost; every non-blank
+page is laid out on its true template and every template field is read."""
 
 from __future__ import annotations
 
+import dagster as dg
 import pandas as pd
 import pytest
 
@@ -15,6 +17,9 @@ pytestmark = pytest.mark.slow
 def district_run(tmp_path_factory):
     import os
 
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
     from pipelines.coverage.tables import load_coverage
     from pipelines.dagster_home import instance as get_instance
     from pipelines.definitions import build_defs
@@ -22,7 +27,7 @@ def district_run(tmp_path_factory):
     from pipelines.review.db import database
     from pipelines.review.simulate import simulate_review
     from pipelines.review.store import batch_counts, corrections
-    from pipelines.runner import compute_coverage, discover_batches, finished_reviews, import_roster, run_all
+    from pipelines.runner import compute_coverage, discover_batches, finished_reviews, read_inbox
     from pipelines.settings import get_settings
     from pipelines.storage import Storage
     from pipelines.synth.generate import generate_district
@@ -40,13 +45,16 @@ def district_run(tmp_path_factory):
         inbox = Storage(settings.inbox_root)
         inbox.fs.put(str(synth / "inbox") + "/", inbox.full(""), recursive=True)
 
-        ensure_pki(settings.pki_root, passphrase=settings.pki_passphrase)  # development keys
+        roster = pd.read_csv(synth / "roster.csv", dtype=str, encoding="utf-8-sig")
+        ensure_pki(settings.pki_root, passphrase=settings.pki_passphrase,  # development keys
+                   schools=sorted(roster["ma_truong"].unique()))
+        Storage(settings.roster_root).write_bytes("roster.csv", (synth / "roster.csv").read_bytes())
         instance = get_instance(settings)
         defs = build_defs()
-        roster_run = import_roster(defs, instance, str(synth / "roster.csv"))
-        keys = discover_batches(defs, instance)
-        outcomes = [roster_run, *run_all(defs, instance, "scan_batch_job", keys)]
-        again = discover_batches(defs, instance)  # the sensor does not re-register known batches
+        keys = list(read_inbox(defs).ready)
+        # The user's path: the command, its registration of the batches, its display and summary.
+        scan_cli = CliRunner().invoke(main, ["run", "--roster", "--all"])
+        again = discover_batches(defs, instance)  # the sensor does not re-run what `hocba run` ran
         storage = Storage(settings.storage_root)
         tables = {t: read_table(storage, t, keys) for t in
                   ("scan_manifest", "file_quarantine", "page_images", "page_quarantine",
@@ -60,7 +68,7 @@ def district_run(tmp_path_factory):
         finished_before = finished_reviews(defs, instance)
         simulated = simulate_review(engine, storage, synth / "truth")
         finished = finished_reviews(defs, instance)
-        rebuilt = run_all(defs, instance, "accepted_records_job", finished)
+        rebuilt = CliRunner().invoke(main, ["run", "--accepted", *finished]) if finished else None
         coverage_run = compute_coverage(defs, instance)
         yield {
             "coverage_run": coverage_run, "coverage": load_coverage(storage), "synth": synth,
@@ -72,7 +80,9 @@ def district_run(tmp_path_factory):
             "issued": read_table(storage, "issued_records", keys),
             "settings": settings, "engine": engine,
             "corrections": pd.concat([corrections(engine, k) for k in keys], ignore_index=True),
-            "keys": keys, "again": again, "outcomes": outcomes, "tables": tables,
+            "keys": keys, "again": again, "scan_cli": scan_cli, "tables": tables,
+            "runs": {j: instance.get_runs(dg.RunsFilter(job_name=j))
+                     for j in ("roster_job", "scan_batch_job", "accepted_records_job")},
             "defects": pd.read_csv(synth / "truth" / "defects.csv", dtype=str),
             "pages": pd.read_parquet(synth / "truth" / "pages.parquet"),
             "fields": pd.read_parquet(synth / "truth" / "fields.parquet"),
@@ -92,12 +102,37 @@ def _batch(row) -> str:
     return f"{row['district']}/{row['school']}/{row['batch']}"
 
 
-def test_runs_succeed_and_checks_pass(district_run):
-    assert district_run["keys"], "the sensor found no batch"
+def test_hocba_run_succeeds_and_checks_pass(district_run):
+    keys, cli, runs = district_run["keys"], district_run["scan_cli"], district_run["runs"]
+    assert keys, "the inbox holds no batch"
+    assert cli.exit_code == 0, cli.output
     assert district_run["again"] == []
-    for o in district_run["outcomes"]:
-        assert o.success, o
-        assert o.failed_checks == ()
+    (roster,) = runs["roster_job"]
+    assert roster.status == dg.DagsterRunStatus.SUCCESS
+    scans = runs["scan_batch_job"]
+    assert sorted(r.tags["dagster/partition"] for r in scans) == sorted(keys)
+    assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in scans)
+    out = cli.output
+    assert "checks failed: none" in out
+    assert f"=== hocba run: scan_batch_job, {len(keys)} batch(es); runs: {len(keys) + 1} ok, 0 failed;" in out
+    # The display, plain lines (no terminal): every step of every batch, pages as OCR reads them.
+    for i, key in enumerate(keys, 1):
+        assert f"[{i}/{len(keys)}] {key} — scan_batch_job" in out
+    for step in ("ingest_scans", "ocr_pages", "validate_pages", "review_items", "accepted_records",
+                 "issued_records"):
+        assert out.count(f"{step:<16} ok ") == len(keys), step
+    assert "ocr      ocr_pages        " in out and " pages\n" in out
+
+
+def test_hocba_run_summary_counts_are_the_tables(district_run):
+    t, out = district_run["tables"], district_run["scan_cli"].output
+    lines = out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("=== hocba run: scan_batch_job"))
+    total = lines[head + 1 + len(district_run["keys"]) + 1].split()
+    issued = district_run["issued_before"]
+    assert total == ["total", str(len(t["page_images"])), str(len(t["field_readings"])),
+                     str(int((t["field_decisions"]["decision"] == "flag").sum())),
+                     str(len(t["file_quarantine"])), str(len(t["page_quarantine"])), str(len(issued))]
 
 
 def test_every_file_accounted_for_exactly_once(district_run):
@@ -265,7 +300,11 @@ def test_reviews_flow_back_into_accepted_records(district_run):
     q = district_run["tables"]["review_queue"]
     assert sim.corrected + sim.confirmed + sim.illegible == len(q)
     assert sorted(finished) == sorted(q["batch_id"].unique())
-    assert all(o.success for o in district_run["rebuilt"])
+    rebuilt = district_run["rebuilt"]
+    assert rebuilt is not None and rebuilt.exit_code == 0, rebuilt and rebuilt.output
+    assert "=== hocba run: accepted_records_job" in rebuilt.output
+    assert sorted(r.tags["dagster/partition"] for r in district_run["runs"]["accepted_records_job"]) \
+        == sorted(finished)
     before, after = district_run["tables"]["accepted_records"], district_run["accepted_after"]
     assert after["book_ref"].nunique() > before["book_ref"].nunique()
     reviewed = after[after["source"] == "review"]

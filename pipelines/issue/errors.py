@@ -6,7 +6,7 @@ and the values are children's personal data.
 
 from __future__ import annotations
 
-from pipelines.errors import HocbaError, InputError
+from pipelines.errors import ConfigError, HocbaError, InputError
 
 
 class IssueError(HocbaError):
@@ -41,3 +41,22 @@ class LedgerCorrupt(IssueError):
     """The ledger's hash chain or its event sequence does not hold: rows were edited or removed."""
 
     exit_code = 6
+
+
+class SigningKeyError(IssueError, ConfigError):
+    """The signing keys cannot sign a batch: a school has no key, or a key does not chain to the trust
+    roots. Raised before anything is signed or written; fix the keys or HOCBA_TRUST_ROOTS and re-run."""
+
+
+class SchoolKeyMissing(SigningKeyError):
+    """No signing key for a school code where the settings say to look (PKCS#12 folder or token label)."""
+
+    def __init__(self, school_code: str, where: str, why: str = "") -> None:
+        self.school_code = school_code
+        self.where = where
+        super().__init__(
+            f"khóa ký của trường / signing key of school {school_code}: không có / missing ({where})"
+            + (f": {why}" if why else "")
+            + ". Development: `hocba pki init --school-code " + school_code + "` (or `--add` to an existing "
+            "PKI); production: the school's PKCS#12 files or token key (docs/operations.md §6). Nothing "
+            "was issued for this school.")

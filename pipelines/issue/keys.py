@@ -1,13 +1,16 @@
-"""The school's and the principal's signing keys, loaded once per process.
+"""Each school's signing keys — its seal and its principal's — chosen by school code, loaded once per process.
 
-Two sources, chosen by settings: PKCS#12 files (development, made by ``hocba pki init``) or a PKCS#11
-token (production: a CA-issued token or HSM; ``HOCBA_PKCS11_MODULE`` set). Either way a
-:class:`SigningKey` gives pyHanko a signer for PDFs and signxml a key object for XML.
+One pair per school: a record is sealed by its own school, never by another's. Two sources, chosen by
+settings: PKCS#12 files (``<keys_dir>/<school_code>/school.p12`` and ``principal.p12``; development:
+made by ``hocba pki init --school-code …``) or a PKCS#11 token (production: a CA-issued token or HSM;
+``HOCBA_PKCS11_MODULE`` set), where the key labels (or the token label) carry ``{school_code}``.
+A school without a key is :class:`SchoolKeyMissing`, naming the school and where the key was looked
+for. Either way a :class:`SigningKey` gives pyHanko a signer for PDFs and signxml a key object for XML.
 
 Loading is the expensive part, so it happens once: parsing an RSA key validates it (~45 ms), and
 pyHanko's ``SimpleSigner`` re-parses its key on *every* signature — :class:`_CachedKeySigner` keeps the
-parsed key instead. A token session is opened once per process (and per pid: a forked child opens its
-own, PKCS#11 sessions do not survive fork).
+parsed key instead. A token session is opened once per process and token (and per pid: a forked child
+opens its own, PKCS#11 sessions do not survive fork).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +43,8 @@ from pyhanko.sign.signers import Signer, SimpleSigner
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from pipelines.errors import ConfigError
-from pipelines.issue.pki import fingerprint, subject_of
+from pipelines.issue.errors import SchoolKeyMissing, SigningKeyError
+from pipelines.issue.pki import ROLE_FILES, fingerprint, school_dir, subject_of
 from pipelines.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -77,8 +82,11 @@ class SigningKey:
 
 @dataclass(frozen=True)
 class SigningKeys:
+    """One school's pair: its seal and its principal."""
+
     school: SigningKey
     principal: SigningKey
+    school_code: str
 
     @property
     def pdf_order(self) -> tuple[SigningKey, SigningKey]:
@@ -87,6 +95,13 @@ class SigningKeys:
 
     def summaries(self) -> list[dict]:
         return [k.summary() for k in self.pdf_order]
+
+    def for_school(self, school_code: str) -> SigningKeys:
+        """These keys when they are ``school_code``'s; else :class:`SchoolKeyMissing` (a caller holding
+        one school's pair can stand where every school's keys are expected, e.g. in a test)."""
+        if school_code != self.school_code:
+            raise SchoolKeyMissing(school_code, f"only the keys of school {self.school_code} were given")
+        return self
 
 
 class _FrozenAttribute(CMSAttributeProvider):
@@ -172,25 +187,28 @@ def _issuers(cert: x509.Certificate, pool: list[x509.Certificate]) -> list[x509.
 
 
 # --- PKCS#12 ----------------------------------------------------------------------------------------
-def _p12_path(settings: Settings, role: str) -> Path:
-    path = settings.school_p12 if role == "school" else settings.principal_p12
-    return (path or settings.pki_root / f"{role}.p12").expanduser().resolve()
+def _p12_path(settings: Settings, school_code: str, role: str) -> Path:
+    return school_dir(settings.keys_root, school_code) / ROLE_FILES[role]
 
 
-def _from_p12(role: str, path: Path, passphrase: str) -> SigningKey:
+def _from_p12(role: str, path: Path, passphrase: str, school_code: str) -> SigningKey:
+    what = f"khóa ký / signing key '{role}' of school {school_code}"
     if not path.exists():
-        raise ConfigError(
-            f"khóa ký / signing key '{role}': {path} không có / missing. Development: run `hocba pki init`; "
-            f"production: set HOCBA_PKCS11_MODULE (token) or HOCBA_{role.upper()}_P12")
+        legacy = path.parent.parent / ROLE_FILES[role]
+        raise SchoolKeyMissing(school_code, str(path), (
+            f"{legacy} is the old one-pair layout: move that school's school.p12 and principal.p12 into "
+            f"{path.parent}/") if legacy.exists() else "")
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(path.read_bytes(), passphrase.encode())
     except ValueError as exc:
-        raise ConfigError(f"khóa ký / signing key '{role}': cannot open {path} ({exc}); "
-                          "check HOCBA_PKI_PASSPHRASE") from exc
+        raise ConfigError(f"{what}: cannot open {path} ({exc}); check HOCBA_PKI_PASSPHRASE") from exc
     if key is None or cert is None:
-        raise ConfigError(f"khóa ký / signing key '{role}': {path} holds no key and certificate")
+        raise ConfigError(f"{what}: {path} holds no key and certificate")
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        raise ConfigError(f"khóa ký / signing key '{role}': {path}: only RSA and EC keys are supported")
+        raise ConfigError(f"{what}: {path}: only RSA and EC keys are supported")
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if key.public_key().public_bytes(*spki) != cert.public_key().public_bytes(*spki):
+        raise ConfigError(f"{what}: {path}: the private key is not the certificate's")
     _check_validity(role, cert, str(path))
     chain = (cert, *_issuers(cert, list(extra)))
     der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
@@ -272,7 +290,30 @@ def _token_signer_class():
     return _TokenSigner
 
 
-def _from_token(settings: Settings) -> SigningKeys:
+PLACEHOLDER = "{school_code}"
+_LABEL_SETTINGS = {"school": "HOCBA_PKCS11_SCHOOL_KEY_LABEL", "principal": "HOCBA_PKCS11_PRINCIPAL_KEY_LABEL"}
+
+
+def _fill(template: str | None, school_code: str) -> str | None:
+    return None if template is None else template.replace(PLACEHOLDER, school_code)
+
+
+def token_labels(settings: Settings, school_code: str) -> tuple[str | None, dict[str, str]]:
+    """(token label, role → key label) of ``school_code``'s keys: the settings' labels with
+    ``{school_code}`` filled in. One key per school, so at least one of them must hold it."""
+    templates = [settings.pkcs11_token_label or "", settings.pkcs11_school_key_label,
+                 settings.pkcs11_principal_key_label]
+    if not any(PLACEHOLDER in t for t in templates):
+        raise ConfigError(
+            "PKCS#11: one signing key per school, so the key labels (HOCBA_PKCS11_SCHOOL_KEY_LABEL, "
+            "HOCBA_PKCS11_PRINCIPAL_KEY_LABEL) or the token label (HOCBA_PKCS11_TOKEN_LABEL) must contain "
+            f"{PLACEHOLDER}, e.g. school-{PLACEHOLDER}; now every school would sign with the same key")
+    return _fill(settings.pkcs11_token_label, school_code), {
+        "school": str(_fill(settings.pkcs11_school_key_label, school_code)),
+        "principal": str(_fill(settings.pkcs11_principal_key_label, school_code))}
+
+
+def _from_token(settings: Settings, school_code: str) -> SigningKeys:
     from pkcs11 import Attribute, ObjectClass
     from pkcs11.exceptions import PKCS11Error as LibError
     from pyhanko.config.pkcs11 import TokenCriteria
@@ -280,42 +321,43 @@ def _from_token(settings: Settings) -> SigningKeys:
     from pyhanko.sign.pkcs11 import PKCS11Error, open_pkcs11_session
 
     module = settings.pkcs11_module
-    where = f"PKCS#11 {module} token {settings.pkcs11_token_label or '(first)'}"
+    token_label, labels = token_labels(settings, school_code)
+    where = f"PKCS#11 {module} token {token_label or '(first)'}"
     if not Path(module).exists():
         raise ConfigError(f"{where}: module file missing (setting HOCBA_PKCS11_MODULE)")
     if not settings.pkcs11_pin:
         raise ConfigError(f"{where}: no PIN (setting HOCBA_PKCS11_PIN)")
     # PKCS#11 logs in per application and token, not per session: one session per token and process.
-    skey = (os.getpid(), module, settings.pkcs11_token_label)
+    skey = (os.getpid(), module, token_label)
     opened = _sessions.get(skey)
     if opened is not None and opened[1] != settings.pkcs11_pin:
         raise ConfigError(f"{where}: already open in this process with another PIN")
     try:
         if opened is None:
             session = open_pkcs11_session(
-                module, token_criteria=TokenCriteria(label=settings.pkcs11_token_label),
-                user_pin=settings.pkcs11_pin)
+                module, token_criteria=TokenCriteria(label=token_label), user_pin=settings.pkcs11_pin)
             opened = _sessions[skey] = (session, settings.pkcs11_pin)
         session = opened[0]
         certs = [x509.load_der_x509_certificate(o[Attribute.VALUE])
                  for o in session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE})]
     except (PKCS11Error, LibError) as exc:
-        raise ConfigError(f"{where}: cannot open ({type(exc).__name__}: {exc}); "
+        raise ConfigError(f"{where} (school {school_code}): cannot open ({type(exc).__name__}: {exc}); "
                           "check the token label and PIN") from exc
     authorities = [c for c in certs if _is_ca(c)]
     out = {}
     for role in ROLES:
-        label = settings.pkcs11_school_key_label if role == "school" else settings.pkcs11_principal_key_label
+        label = labels[role]
         try:
             obj = session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=label)
             cert_obj = next(iter(session.get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE,
                                                       Attribute.LABEL: label})), None)
         except (LibError, PKCS11Error) as exc:
-            raise ConfigError(
-                f"{where}: no private key labelled '{label}' for the {role} ({type(exc).__name__}); "
-                f"setting HOCBA_PKCS11_{role.upper()}_KEY_LABEL") from exc
+            raise SchoolKeyMissing(school_code, f"{where}, private key labelled '{label}'", (
+                f"no such key for the {role} ({type(exc).__name__}); setting {_LABEL_SETTINGS[role]}")
+            ) from exc
         if cert_obj is None:
-            raise ConfigError(f"{where}: no certificate labelled '{label}' for the {role}")
+            raise SchoolKeyMissing(school_code, f"{where}, certificate labelled '{label}'",
+                                   f"no certificate for the {role}; setting {_LABEL_SETTINGS[role]}")
         cert = x509.load_der_x509_certificate(cert_obj[Attribute.VALUE])
         _check_validity(role, cert, where)
         chain = (cert, *_issuers(cert, authorities))
@@ -330,8 +372,8 @@ def _from_token(settings: Settings) -> SigningKeys:
             raise ConfigError(f"{where}: key '{label}' for the {role}: {exc}") from exc
         out[role] = SigningKey(name=role, certificate=cert, pyhanko_signer=signer,
                                xml_key=TokenKey(obj, cert.public_key()), chain=chain)
-    log.info("signing keys: PKCS#11 token %s", settings.pkcs11_token_label or "(first)")
-    return SigningKeys(**out)
+    log.info("signing keys of school %s: PKCS#11 token %s", school_code, token_label or "(first)")
+    return SigningKeys(**out, school_code=school_code)
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -345,42 +387,75 @@ def _is_ca(cert: x509.Certificate) -> bool:
 _cache: dict[tuple, SigningKeys] = {}
 _sessions: dict[tuple, tuple[Any, str]] = {}  # (pid, module, token label) → (session, PIN)
 _lock = threading.Lock()
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-def _cache_key(settings: Settings) -> tuple:
+def _cache_key(settings: Settings, school_code: str) -> tuple:
     if settings.pkcs11_module:
-        return ("pkcs11", os.getpid(), settings.pkcs11_module, settings.pkcs11_token_label,
+        return ("pkcs11", os.getpid(), school_code, settings.pkcs11_module, settings.pkcs11_token_label,
                 settings.pkcs11_pin, settings.pkcs11_school_key_label, settings.pkcs11_principal_key_label)
     # The files' identity is part of the key: `hocba pki init --force` in a running process takes effect.
     files = []
     for role in ROLES:
-        path = _p12_path(settings, role)
+        path = _p12_path(settings, school_code, role)
         try:
             st = path.stat()
             files.append((str(path), st.st_mtime_ns, st.st_size, st.st_ino))
         except FileNotFoundError:
             files.append((str(path), None))
-    return ("p12", settings.pki_passphrase, *files)
+    return ("p12", school_code, settings.pki_passphrase, *files)
 
 
-def signing_keys(settings: Settings | None = None) -> SigningKeys:
-    """The school's and the principal's keys, from the token or the PKCS#12 files the settings name.
+def where_keys_are(school_code: str, settings: Settings | None = None) -> str:
+    """Where the keys of ``school_code`` are looked for (for messages and `hocba pki`)."""
+    settings = settings or get_settings()
+    if settings.pkcs11_module:
+        token, labels = token_labels(settings, school_code)
+        return (f"PKCS#11 {settings.pkcs11_module} token {token or '(first)'}, key labels "
+                f"{labels['school']}, {labels['principal']}")
+    return str(school_dir(settings.keys_root, school_code))
 
-    Loaded once per process and settings; a missing key is a :class:`ConfigError` saying what to do.
+
+def signing_keys(school_code: str, settings: Settings | None = None) -> SigningKeys:
+    """The keys of school ``school_code`` (its seal and its principal), from the token or the PKCS#12
+    files the settings name.
+
+    Loaded once per process, school and settings; a school without keys is :class:`SchoolKeyMissing`
+    (a :class:`ConfigError`) naming the school and where the keys were looked for.
     """
     settings = settings or get_settings()
-    key = _cache_key(settings)
+    if not _CODE.fullmatch(school_code or ""):
+        raise SigningKeyError(f"school code {school_code!r} cannot name a signing key: letters, digits, '.', "
+                              "'_' and '-' expected (the school's inbox folder, its ma_truong)")
+    key = _cache_key(settings, school_code)
     with _lock:
         keys = _cache.get(key)
         if keys is None:
             if settings.pkcs11_module:
-                keys = _from_token(settings)
+                keys = _from_token(settings, school_code)
             else:
-                keys = SigningKeys(**{r: _from_p12(r, _p12_path(settings, r), settings.pki_passphrase)
-                                      for r in ROLES})
-                log.info("signing keys: PKCS#12 files under %s", _p12_path(settings, "school").parent)
+                keys = SigningKeys(**{r: _from_p12(r, _p12_path(settings, school_code, r),
+                                                   settings.pki_passphrase, school_code) for r in ROLES},
+                                   school_code=school_code)
+                log.info("signing keys of school %s: PKCS#12 files under %s", school_code,
+                         _p12_path(settings, school_code, "school").parent)
             _cache[key] = keys
         return keys
+
+
+@dataclass(frozen=True)
+class SchoolKeys:
+    """Every school's keys by school code, as the settings say where they are (loaded on first use)."""
+
+    settings: Settings
+
+    def for_school(self, school_code: str) -> SigningKeys:
+        return signing_keys(school_code, self.settings)
+
+
+def school_keys(settings: Settings | None = None) -> SchoolKeys:
+    """The key source the issue stage uses: ``.for_school(code)`` gives that school's pair."""
+    return SchoolKeys(settings or get_settings())
 
 
 def clear_cache() -> None:

@@ -13,6 +13,13 @@ Sequence numbers are assigned by the appender, under the ledger's lock, as the p
 the database), so the hash can cover them and a missing row leaves a gap ``check_chain`` reports.
 The lock is SQLite's write lock (``BEGIN IMMEDIATE``) or a PostgreSQL advisory lock.
 
+Which batch a version came from is in the columns ``batch_id`` and ``replaces_batch_id`` (the batch
+whose scans of the book it replaced; migration 0005), repeated on every row of the version. They are
+hashed only when set, so rows written before 0005 keep their hashes (:data:`_HASHED_WHEN_SET`).
+:func:`plan` reads them to keep two batches of a school that hold one book from superseding each
+other: a batch whose book another batch replaced issues nothing for it any more (versions issued
+before 0005 have no batch here; their XML names it in ``Book/BatchId``, which the caller may look up).
+
 Files first, row second: ``issue`` writes the signed XML and PDF under content-addressed names, then
 appends the rows in one transaction. A crash in between leaves files no row points to (harmless:
 re-running writes the same names or new ones) and no row, so a re-run issues the record exactly once.
@@ -26,9 +33,9 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import (
@@ -62,6 +69,9 @@ GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x686F6362614C  # "hocbaL": serializes appends on PostgreSQL
 _HASHED = ("seq", "event", "record_id", "version", "status", "content_sha256", "xml_sha256", "pdf_sha256",
            "xml_uri", "pdf_uri", "signer_certs", "issued_at", "supersedes", "reason", "recorded_at")
+_HASHED_WHEN_SET = ("batch_id", "replaces_batch_id")
+"""Columns added later (0005): in the hashed row only when not None, so that the rows written before
+them keep their hashes, while setting, changing or clearing one on any row breaks its hash."""
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -99,6 +109,13 @@ class LedgerEntry(Base):
     supersedes: Mapped[int | None] = mapped_column(Integer)
     """On an ``issue`` row: the seq of the issue row of the version it replaced."""
     reason: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[str | None] = mapped_column(String(255))
+    """The batch the version came from (``district/school/batch``), on every row of the version. None:
+    issued before the ledger kept it (migration 0005; the version's XML names it in ``Book/BatchId``)
+    or by a caller that gave none."""
+    replaces_batch_id: Mapped[str | None] = mapped_column(String(255))
+    """The batch whose scans of the book ``batch_id``'s scans replace (manifest column ``replaces``), on
+    every row of the version. None: the batch replaces nothing, or the version has no batch."""
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     """When this row was appended."""
     prev_hash: Mapped[str] = mapped_column(String(64))
@@ -137,8 +154,10 @@ def _iso(t: dt.datetime | None) -> str | None:
 
 
 def entry_hash(row: dict[str, Any], prev_hash: str) -> str:
-    """sha256 over the previous row's hash and the row's canonical JSON (sorted keys, UTC times)."""
+    """sha256 over the previous row's hash and the row's canonical JSON (sorted keys, UTC times; the
+    columns of :data:`_HASHED_WHEN_SET` only when not None)."""
     data = {k: (_iso(row[k]) if k in ("issued_at", "recorded_at") else row[k]) for k in _HASHED}
+    data.update({k: row[k] for k in _HASHED_WHEN_SET if row.get(k) is not None})
     blob = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(f"{prev_hash}\n{blob}".encode()).hexdigest()
 
@@ -239,6 +258,103 @@ def revoked_content(engine: Engine, record_id: str, content_sha256: str) -> bool
                for v, e in st.issued.items())
 
 
+Action = Literal["issue", "unchanged", "revoked", "replaced", "held"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do with one book of a batch, from the ledger's state (see :func:`plan`)."""
+
+    action: Action
+    """issue: make ``version``; unchanged: ``entry`` (the current version) already says this;
+    revoked: a revoked version said this, hold it back; replaced: the book of this batch was replaced by
+    batch ``other_batch``, issue nothing; held: the record's latest version came from ``other_batch``,
+    which this batch does not replace — issue nothing (say why)."""
+    version: int
+    entry: LedgerEntry | None = None
+    other_batch: str | None = None
+
+
+def plan(engine: Engine, record_id: str, content_sha256: str, *, batch_id: str,
+         replaces_batch_id: str | None = None, same_as: Iterable[str] = (),
+         batch_of: Callable[[LedgerEntry], str | None] | None = None) -> Plan:
+    """Decide, before anything is rendered or signed, what batch ``batch_id`` does with its book.
+
+    First the content: the current version already says this (``content_sha256`` or one of
+    ``same_as``, e.g. the hash under an older definition) → unchanged; a revoked version said it →
+    revoked. Then which batch the record belongs to. Ingest lets one batch of a school hold a
+    book_ref and later batches replace it in a chain (each naming the latest holder in
+    ``replaces``); the ledger knows the links of the batches that issued. This batch is
+    **replaced** — issue nothing, a re-run must not revert the record — when:
+
+    - a batch that replaced it, directly or through links the ledger knows, issued a version;
+    - it issued a version itself and a later version came from another batch (only a batch later
+      in the chain may supersede it; this also ends the alternation of versions issued before
+      batches were noted);
+    - it replaces nothing (the book's first batch) and the latest version came from a batch that
+      declared a replacement (a rescan of this batch's book).
+
+    Otherwise it **issues** the next version when there is none yet, when the latest came from this
+    batch (a correction) or from a batch nobody knows, or — when this batch replaces another — from
+    one of its known ancestors or from the book's first batch. Else the latest version came from a
+    batch whose place in the chain the ledger cannot tell (another first batch, which ingest
+    refuses; or a rescan linked through a batch that never issued) and it is **held**: reported,
+    nothing issued, never a step back. ``batch_of`` names the batch of an issue row whose
+    ``batch_id`` is None (issued before 0005: the caller reads it from the version's XML); without it
+    such rows' batch is unknown. Such rows replaced nothing as far as the ledger knows.
+    """
+    digests = {content_sha256, *same_as}
+    with engine.connect() as conn:
+        st = _state(conn, record_id)
+    cur = st.current
+    if cur is not None and cur.content_sha256 in digests:
+        return Plan("unchanged", cur.version, cur)
+    if any(e.content_sha256 in digests and st.latest[v].event == "revoke" for v, e in st.issued.items()):
+        return Plan("revoked", st.last_version)
+    nxt = st.last_version + 1
+    if not st.issued:
+        return Plan("issue", nxt)
+    sources: dict[int, tuple[str | None, str | None]] = {}
+    for v, e in sorted(st.issued.items()):
+        batch = e.batch_id if e.batch_id is not None or batch_of is None else batch_of(e)
+        sources[v] = (batch, e.replaces_batch_id)
+    newest_first = sorted(sources.items(), reverse=True)
+    # batch → the batch it replaced, as far as the versions tell
+    links = {b: r for _, (b, r) in sources.items() if b is not None and r is not None}
+
+    def behind(batch: str | None) -> bool:
+        """True when ``batch_id`` is an ancestor of ``batch`` through known links."""
+        seen = set()
+        while batch is not None and batch not in seen:
+            seen.add(batch)
+            batch = links.get(batch)
+            if batch == batch_id:
+                return True
+        return False
+
+    by = next((b for _, (b, _) in newest_first if b not in (None, batch_id) and behind(b)), None)
+    if by is not None:
+        return Plan("replaced", nxt, other_batch=by)
+    mine = [v for v, (b, _) in sources.items() if b == batch_id]
+    if mine:
+        by = next((b for v, (b, _) in newest_first if v > max(mine) and b not in (None, batch_id)), None)
+        if by is not None:
+            return Plan("replaced", nxt, other_batch=by)
+    owner, owner_replaced = sources[st.last_version]
+    if owner is None or owner == batch_id:
+        return Plan("issue", nxt)
+    if replaces_batch_id is not None:
+        ancestors, b = set(), replaces_batch_id
+        while b is not None and b not in ancestors:
+            ancestors.add(b)
+            b = links.get(b)
+        if owner in ancestors or owner_replaced is None:
+            return Plan("issue", nxt)
+    elif owner_replaced is not None:
+        return Plan("replaced", nxt, other_batch=owner)
+    return Plan("held", nxt, other_batch=owner)
+
+
 def lookup(engine: Engine, *, xml_sha256: str | None = None,
            pdf_sha256: str | None = None) -> LedgerStatus | None:
     """The record, version and effective status of an issued file, by its sha256 (None: not issued)."""
@@ -302,8 +418,12 @@ def _event(of: LedgerEntry, event: str, reason: str, at: dt.datetime) -> dict[st
 
 
 def issue(engine: Engine, storage: Storage, *, record_id: str, content_sha256: str, xml: bytes, pdf: bytes,
-          signer_certs: list[dict[str, Any]], issued_at: dt.datetime) -> LedgerEntry:
+          signer_certs: list[dict[str, Any]], issued_at: dt.datetime, batch_id: str | None = None,
+          replaces_batch_id: str | None = None) -> LedgerEntry:
     """Write the signed XML and PDF, then append the version to the ledger; its issue row.
+
+    ``batch_id``: the batch the version comes from, and ``replaces_batch_id`` the batch whose scans of
+    the book it replaces; kept in the rows' columns of those names (what :func:`plan` reads).
 
     When the record's current version already has ``content_sha256``, that entry is returned and
     nothing is written. ``xml`` must carry this record id, the version ``next_version`` gives and this
@@ -319,6 +439,8 @@ def issue(engine: Engine, storage: Storage, *, record_id: str, content_sha256: s
     if h["content_sha256"] != content_sha256:
         raise LedgerError(f"record {record_id}: the XML's content hash differs from the one given")
     version = int(str(h["version"]))
+    if replaces_batch_id is not None and batch_id is None:
+        raise ValueError("replaces_batch_id without batch_id: give the batch the version comes from")
     if issued_at.tzinfo is None:
         raise ValueError("naive datetime: give the issue time in UTC")
     planned, existing = next_version(engine, record_id, content_sha256)
@@ -342,13 +464,17 @@ def issue(engine: Engine, storage: Storage, *, record_id: str, content_sha256: s
         at = utcnow()
         rows = []
         if cur is not None:
-            rows.append(_event(cur, "supersede", f"thay bằng phiên bản {version}", at))
+            why = f"thay bằng phiên bản {version}"
+            if replaces_batch_id and batch_id:
+                why += f" (lô {batch_id} thay lô {replaces_batch_id})"
+            rows.append(_event(cur, "supersede", why, at))
         rows.append({
             "event": "issue", "record_id": record_id, "version": version, "status": "current",
             "content_sha256": content_sha256, "xml_sha256": hashlib.sha256(xml).hexdigest(),
             "pdf_sha256": hashlib.sha256(pdf).hexdigest(), "xml_uri": xml_uri, "pdf_uri": pdf_uri,
             "signer_certs": list(signer_certs), "issued_at": issued_at.astimezone(dt.UTC),
-            "supersedes": cur.seq if cur is not None else None, "reason": None, "recorded_at": at,
+            "supersedes": cur.seq if cur is not None else None, "reason": None, "batch_id": batch_id,
+            "replaces_batch_id": replaces_batch_id, "recorded_at": at,
         })
         _insert_rows(conn, _chain(conn, rows))
     log.info("issued %s v%d (ledger #%d)", record_id, version, rows[-1]["seq"])

@@ -65,6 +65,9 @@ class BookRecord:
     scans: tuple[ScanRef, ...]
     identity_page_id: str | None = None
     """The identity page's id (provenance of the identity fields); None when the book has none."""
+    replaces_batch_id: str | None = None
+    """The earlier batch of the school whose scans of this book these replace (scan_manifest's
+    ``replaces_batch_id``); None when the book replaces nothing. Not part of the record's content."""
 
     @property
     def fields(self) -> list[tuple[str | None, FieldValue]]:
@@ -154,6 +157,9 @@ def build_records(accepted_records: pd.DataFrame, normalized_records: pd.DataFra
     Scans are every ``scan_manifest`` row of the book in its batch: the manifest holds only files
     ingest accepted (status ``ok`` or ``page_count_mismatch``; unusable files are in file_quarantine).
 
+    A book whose manifest rows name an earlier batch in ``replaces_batch_id`` (a column older
+    scan_manifest tables lack) replaces that batch's scans of the book; its files must agree on it.
+
     A book that cannot be made into a record raises ``RecordInvalid``; with ``on_error`` it is
     reported there instead and left out, and the other books are still returned.
     """
@@ -183,15 +189,23 @@ def build_records(accepted_records: pd.DataFrame, normalized_records: pd.DataFra
 
     scans: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
     where: dict[tuple[str, str], tuple[str, str]] = {}
+    replaces: dict[tuple[str, str], set[str]] = {}
     scols = ["batch_id", "book_ref", "file_path", "file_sha256", "first_page_no", "district", "school"]
-    for batch, ref, path, sha, first, district, school in zip(*_columns(scan_manifest, scols), strict=True):
+    columns = _columns(scan_manifest, scols)
+    # Tables written before the column existed have none: nothing replaced.
+    columns.append(scan_manifest["replaces_batch_id"].tolist() if "replaces_batch_id" in scan_manifest.columns
+                   else [None] * len(scan_manifest))
+    for batch, ref, path, sha, first, district, school, repl in zip(*columns, strict=True):
         scans.setdefault((batch, ref), []).append((_int(first) or 0, str(path), str(sha)))
         where.setdefault((batch, ref), (str(district), str(school)))
+        if (r := _text(repl)) is not None:
+            replaces.setdefault((batch, ref), set()).add(r)
 
     out: list[BookRecord] = []
     for key in sorted(books):
         try:
-            out.append(_record(books[key], page_info, scans.get(key, []), where.get(key)))
+            out.append(_record(books[key], page_info, scans.get(key, []), where.get(key),
+                               replaces.get(key, set())))
         except RecordInvalid as exc:
             if on_error is None:
                 raise
@@ -200,11 +214,16 @@ def build_records(accepted_records: pd.DataFrame, normalized_records: pd.DataFra
 
 
 def _record(b: _Book, page_info: dict[str, tuple[str, str | None]], scans: list[tuple[int, str, str]],
-            where: tuple[str, str] | None) -> BookRecord:
+            where: tuple[str, str] | None, replaces: set[str]) -> BookRecord:
     parts = b.batch_id.split("/")
     district, school = where or ((parts[0], parts[1]) if len(parts) >= 3 else ("", ""))
     record_id = make_record_id(school or "unknown", b.book_ref)
     problems: list[str] = []
+    if len(replaces) > 1:
+        problems.append(f"the book's files name {len(replaces)} different batches in replaces_batch_id "
+                        f"({', '.join(sorted(replaces))}): one expected")
+    elif replaces == {b.batch_id}:
+        problems.append("replaces_batch_id names the book's own batch")
     if not b.student_id:
         problems.append("no student id (the book matched no roster student)")
     if not scans:
@@ -246,4 +265,4 @@ def _record(b: _Book, page_info: dict[str, tuple[str, str | None]], scans: list[
     return BookRecord(
         record_id=record_id, batch_id=b.batch_id, district=district, school=school, book_ref=b.book_ref,
         student_id=str(b.student_id), identity=identity, years=tuple(years), scans=tuple(refs),
-        identity_page_id=identity_page)
+        identity_page_id=identity_page, replaces_batch_id=next(iter(replaces), None))

@@ -7,8 +7,9 @@ ever reaches the signer. Which element a field becomes is decided from the page'
 rows, results columns), so a template added to data_contracts needs no code here; a field the schema
 has no element for is kept under ``OtherFields`` rather than dropped.
 
-``content_sha256`` hashes the record's data only, never its version or issue time: the ledger's
-idempotency key (re-running a batch over the same accepted values issues nothing).
+``content_sha256`` hashes the record's data only — never its version or issue time, nor which batch
+or run produced it, nor who reviewed it when: the ledger's idempotency key (re-running a batch over
+the same accepted values issues nothing, and the same book met in another batch is the same record).
 """
 
 from __future__ import annotations
@@ -372,6 +373,12 @@ def record_header(xml: bytes) -> dict[str, str | None]:
     return {k: (v.strip() if v else v) for k, v in out.items()}
 
 
+def record_batch_id(xml: bytes) -> str | None:
+    """The batch a record (signed or not) was issued from (``Book/BatchId``); None when it names none."""
+    v = _parse(xml).findtext(f"{_Q}Book/{_Q}BatchId")
+    return v.strip() if v and v.strip() else None
+
+
 def record_id_of(xml: bytes) -> tuple[str, int]:
     """(record id, version) from a record's header; ``RecordInvalid`` when it has none."""
     h = record_header(xml)
@@ -379,9 +386,47 @@ def record_id_of(xml: bytes) -> tuple[str, int]:
 
 
 def content_sha256(record: BookRecord) -> str:
-    """sha256 (hex) of the record's data: everything the documents say but version, supersedes and
-    issue time. Canonical JSON (sorted keys, NFC text, UTC times), prefixed with the schema's
-    namespace so a new record format is a new content."""
+    """sha256 (hex) of what the record says: canonical JSON (sorted keys, NFC text), prefixed with the
+    schema's namespace so a new record format is a new content.
+
+    Hashed: the record's identity (record id, district, school, book, student id), every field's final
+    value by field id (empty fields left out, as the XML leaves them out), each year page's template,
+    rule set, school year and grade, and the source scans' sha256 — what the record says about the
+    student and their results and which paper it was read from.
+
+    Not hashed, on purpose:
+    - version, supersedes, issue time: the ledger's, not the record's;
+    - the batch id, page ids and scan file names: which batch or run met the book. The same book in a
+      re-run, or in another batch of the school, is the same record; hashing the batch made two
+      batches holding one book supersede each other's version at every re-run. A rescan is still
+      new content, through its scans' sha256;
+    - who reviewed a field and when, and whether it was reviewed at all: a reviewer confirming a
+      value, or a second review, does not change what the record says about the student. The issued
+      version's XML keeps its provenance (who reviewed what, when) as it was when signed; a changed
+      value is a change of data and makes a new version.
+    """
+    def fields(fs: dict[str, FieldValue]) -> dict[str, str]:
+        return {k: _nfc(f.value) for k, f in fs.items() if f.value is not None}
+
+    years = [{"template_id": y.template_id, "rule_set": y.rule_set, "school_year": y.school_year,
+              "grade": y.grade, "fields": fields(y.fields)} for y in record.years]
+    data = {
+        "schema": NS,
+        "record_id": record.record_id, "district": _nfc(record.district), "school": _nfc(record.school),
+        "book_ref": _nfc(record.book_ref), "student_id": _nfc(record.student_id),
+        "identity": fields(record.identity),
+        # in an order of their own, not the page ids' (which two batches name differently)
+        "years": sorted(years, key=lambda y: json.dumps(y, sort_keys=True, ensure_ascii=False)),
+        "scans": sorted(s.file_sha256 for s in record.scans),
+    }
+    blob = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(_nfc(blob).encode("utf-8")).hexdigest()
+
+
+def legacy_content_sha256(record: BookRecord) -> str:
+    """The content hash as versions issued before batch-independent hashing carry it (batch id, page
+    ids, scan paths, review provenance included). A current version carrying it for this very record
+    is unchanged: the stage asks for it only so that upgrading does not reissue every record once."""
     def fv(f: FieldValue) -> list:
         return [None if f.value is None else _nfc(f.value), f.source, f.reviewed_by,
                 None if f.reviewed_at is None else _utc(f.reviewed_at)]

@@ -110,6 +110,36 @@ def load_trust_roots(paths: Iterable[Path | str]) -> TrustRoots:
         return roots
 
 
+def signer_problems(certificate: x509.Certificate, chain: Iterable[x509.Certificate],
+                    trust_roots: Iterable[Path | str] | TrustRoots) -> list[str]:
+    """Why documents signed with ``certificate`` would not verify against ``trust_roots`` (empty: they
+    would, as far as the certificate goes): no path to a root through ``chain`` (the signer's own
+    certificate and the intermediates a signature carries), not valid now, or key usage without
+    digital signature and non-repudiation. The same checks as a PDF signature's; offline."""
+    import asyncio
+
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from pyhanko_certvalidator import CertificateValidator, ValidationContext
+    from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
+
+    roots = trust_roots if isinstance(trust_roots, TrustRoots) else load_trust_roots(trust_roots)
+
+    def asn1(c: x509.Certificate) -> asn1_x509.Certificate:
+        return asn1_x509.Certificate.load(c.public_bytes(Encoding.DER))
+
+    vc = ValidationContext(trust_roots=roots.asn1, allow_fetching=False, revocation_mode="soft-fail")
+    validator = CertificateValidator(asn1(certificate), [asn1(c) for c in chain if c != certificate],
+                                     validation_context=vc)
+    try:
+        asyncio.run(validator.async_validate_usage({"digital_signature", "non_repudiation"}))
+    except PathBuildingError:
+        return ["chứng thư không dẫn tới CA tin cậy nào / the certificate does not chain to any trust root"]
+    except (PathValidationError, ValidationError) as exc:
+        return [f"chứng thư không hợp lệ / the certificate is not valid for signing ({exc})"]
+    return []
+
+
 # --- XML ---------------------------------------------------------------------------------------------------
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=False,
                           remove_pis=False)

@@ -7,6 +7,7 @@ sample book looks like what validate hands over: canonical text (``8,5``, ``05/0
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 
@@ -121,6 +122,19 @@ def sample_record(book_ref: str = "HB-0001", *, first_year: int = 2018,
                       identity_page_id=f"{book_ref}-p001")
 
 
+def with_value(record: BookRecord, year: int, field_id: str, value: str | None) -> BookRecord:
+    """``record`` with one field of one year page (-1: the identity page) set to ``value``."""
+    def put(fields: dict[str, FieldValue]) -> dict[str, FieldValue]:
+        old = fields.get(field_id) or FieldValue(field_id, None, "auto", None, None)
+        return {**fields, field_id: dataclasses.replace(old, value=value)}
+
+    if year == -1:
+        return dataclasses.replace(record, identity=put(record.identity))
+    years = list(record.years)
+    years[year] = dataclasses.replace(years[year], fields=put(years[year].fields))
+    return dataclasses.replace(record, years=tuple(years))
+
+
 def frames(records: list[BookRecord]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """accepted_records, normalized_records and scan_manifest holding ``records``' books."""
     tpls = templates()
@@ -145,8 +159,11 @@ def frames(records: list[BookRecord]) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
             man.append({"batch_id": r.batch_id, "district": r.district, "school": r.school,
                         "file_path": s.file_path, "file_sha256": s.file_sha256, "size_bytes": 1000 + i,
                         "format": "tiff", "book_ref": r.book_ref, "first_page_no": i + 1, "pages_found": 1,
-                        "pages_declared": 1, "status": "ok", "note": None,
+                        "pages_declared": 1, "replaces_batch_id": r.replaces_batch_id, "status": "ok",
+                        "note": None,
                         "ingested_at": dt.datetime(2026, 5, 1, tzinfo=dt.UTC)})
     # normalized_records has a date column, which to_frame does not shape: built as validate does.
     normalized = pd.DataFrame(norm, columns=table_contract("normalized_records").column_names)
+    have = set(table_contract("scan_manifest").column_names)  # replaces_batch_id: in newer contracts only
+    man = [{k: v for k, v in row.items() if k in have} for row in man]
     return to_frame("accepted_records", acc), normalized, to_frame("scan_manifest", man)

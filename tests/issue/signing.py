@@ -37,16 +37,18 @@ SMALL_XML = (
 
 
 def make_pki(dir: Path, **kwargs) -> Path:
+    """A development PKI under ``dir`` (keys for school DEMO unless ``schools=`` says otherwise)."""
     init_pki(dir, passphrase=PASSPHRASE, **kwargs)
     return dir
 
 
-def settings_for(pki_dir: Path) -> Settings:
-    return Settings(pki_dir=pki_dir, pki_passphrase=PASSPHRASE)
+def settings_for(pki_dir: Path, **kwargs) -> Settings:
+    return Settings(pki_dir=pki_dir, pki_passphrase=PASSPHRASE, **kwargs)
 
 
-def keys_for(pki_dir: Path) -> SigningKeys:
-    return signing_keys(settings_for(pki_dir))
+def keys_for(pki_dir: Path, school_code: str = "DEMO") -> SigningKeys:
+    """One school's keys from ``pki_dir``."""
+    return signing_keys(school_code, settings_for(pki_dir))
 
 
 def small_pdf(xml: bytes = SMALL_XML, pages: int = 2, name: str = "hocba-record.xml") -> bytes:

@@ -17,12 +17,13 @@ from pipelines.issue.record import (
     NS,
     XSD_PATH,
     content_sha256,
+    legacy_content_sha256,
     record_header,
     record_id_of,
     record_xml,
     validate_record_xml,
 )
-from tests.issue.samples import REVIEWED_AT, SCHOOL, STUDENT, frames, sample_record
+from tests.issue.samples import DISTRICT, REVIEWED_AT, SCHOOL, STUDENT, frames, sample_record, with_value
 
 AT = dt.datetime(2026, 5, 21, 3, 4, 5, 123456, tzinfo=dt.UTC)
 Q = f"{{{NS}}}"
@@ -33,17 +34,7 @@ def _xml(record: BookRecord, version: int = 1, supersedes: str | None = None, at
     return record_xml(record, version=version, supersedes=supersedes, issued_at=at)
 
 
-def _with(record: BookRecord, year: int, field_id: str, value: str | None) -> BookRecord:
-    """``record`` with one field of one year page (-1: the identity page) set to ``value``."""
-    def put(fields: dict[str, FieldValue]) -> dict[str, FieldValue]:
-        old = fields.get(field_id) or FieldValue(field_id, None, "auto", None, None)
-        return {**fields, field_id: dataclasses.replace(old, value=value)}
-
-    if year == -1:
-        return dataclasses.replace(record, identity=put(record.identity))
-    years = list(record.years)
-    years[year] = dataclasses.replace(years[year], fields=put(years[year].fields))
-    return dataclasses.replace(record, years=tuple(years))
+_with = with_value
 
 
 def test_a_built_record_is_valid_and_says_what_the_book_says():
@@ -124,6 +115,22 @@ def test_the_reviewed_school_year_and_class_decide_a_page_s_year_grade_and_rule_
     assert (y.school_year, y.grade, y.rule_set) == (2024, 9, "TT22")  # …fixed by a reviewer: TT22 era
 
 
+def test_the_batch_a_book_replaces_comes_from_scan_manifest():
+    rec = dataclasses.replace(sample_record("HB-0001"), batch_id=f"{DISTRICT}/{SCHOOL}/2024-002",
+                              replaces_batch_id=f"{DISTRICT}/{SCHOOL}/2024-001")
+    accepted, normalized, manifest = frames([rec])
+    (built,) = build_records(accepted, normalized, manifest)
+    assert built.replaces_batch_id == rec.replaces_batch_id and content_sha256(built) == content_sha256(rec)
+    (old,) = build_records(accepted, normalized, manifest.drop(columns=["replaces_batch_id"]))
+    assert old.replaces_batch_id is None  # a table from before the column
+    manifest.loc[manifest.index[0], "replaces_batch_id"] = f"{DISTRICT}/{SCHOOL}/2023-009"
+    with pytest.raises(RecordInvalid, match="2 different batches in replaces_batch_id"):
+        build_records(accepted, normalized, manifest)
+    manifest["replaces_batch_id"] = rec.batch_id
+    with pytest.raises(RecordInvalid, match="names the book's own batch"):
+        build_records(accepted, normalized, manifest)
+
+
 def test_a_book_that_cannot_be_a_record_is_reported_by_id_and_the_others_still_built():
     books = [sample_record("HB-0001"), sample_record("HB-0002")]
     accepted, normalized, manifest = frames(books)
@@ -148,13 +155,54 @@ def test_content_hash_is_the_data_s_not_the_version_s_or_time_s():
     assert record_header(a)["content_sha256"] == record_header(b)["content_sha256"] == h
     changed = _with(rec, 1, "scores.toan.hk2", "4,5")
     assert content_sha256(changed) != h
-    reviewed = dataclasses.replace(rec, scans=rec.scans[:-1])
-    assert content_sha256(reviewed) != h  # the sources are part of the record
+    rescanned = dataclasses.replace(rec, scans=rec.scans[:-1])
+    assert content_sha256(rescanned) != h  # the sources are part of the record
     # Unicode form is not content: a decomposed name hashes like the composed one, and the XML is NFC.
     name = "Nguyễn Thị Thuỷ"
     nfd = _with(rec, -1, "full_name", unicodedata.normalize("NFD", name))
     assert content_sha256(nfd) == content_sha256(_with(rec, -1, "full_name", name))
     assert etree.fromstring(_xml(nfd)).findtext(f"{Q}Student/{Q}FullName") == name
+
+
+def _reviewed_again(fields: dict[str, FieldValue], by: str, at: dt.datetime) -> dict[str, FieldValue]:
+    return {k: dataclasses.replace(f, source="review", reviewed_by=by, reviewed_at=at)
+            for k, f in fields.items()}
+
+
+def test_content_hash_is_the_same_book_s_in_another_batch_or_after_another_review():
+    """The same book met in another batch of the school, or in a re-run whose reviews were made again,
+    is the same record: the batch id, page ids, scan file names and review provenance are not content
+    (they made two batches holding one book issue a new version at every re-run)."""
+    rec = sample_record(reviewed=((0, "scores.toan.hk1"), (-1, "full_name")))
+    h = content_sha256(rec)
+    later = REVIEWED_AT + dt.timedelta(days=30)
+    elsewhere = dataclasses.replace(
+        rec, batch_id=f"{rec.district}/{rec.school}/2025-009", replaces_batch_id=rec.batch_id,
+        identity_page_id="ffff-p000", identity=_reviewed_again(rec.identity, "rv9", later),
+        years=tuple(dataclasses.replace(y, page_id=f"ffff-p{i + 1:03d}",
+                                        fields=_reviewed_again(y.fields, "rv9", later))
+                    for i, y in enumerate(reversed(rec.years))),
+        scans=tuple(dataclasses.replace(s, file_path=f"quet-lai/{i}.tif") for i, s in enumerate(rec.scans)))
+    assert content_sha256(elsewhere) == h
+    # …while the documents still say where the version came from and who reviewed what
+    root = etree.fromstring(_xml(elsewhere))
+    assert root.findtext(f"{Q}Book/{Q}BatchId") == elsewhere.batch_id
+    assert {e.get("by") for e in root.iter(f"{Q}Reviewed")} == {"rv9"}
+    # an empty field is no content (the XML leaves it out too), a value in it is
+    assert content_sha256(_with(rec, 1, "award", None)) == content_sha256(
+        dataclasses.replace(rec, years=(rec.years[0], dataclasses.replace(rec.years[1], fields={
+            k: f for k, f in rec.years[1].fields.items() if k != "award"}), *rec.years[2:])))
+    assert content_sha256(_with(rec, 1, "award", "Học sinh giỏi")) != h
+    # what the record says about the student and the paper it was read from is content
+    assert content_sha256(dataclasses.replace(rec, student_id="001309099999")) != h
+    assert content_sha256(dataclasses.replace(rec, scans=(*rec.scans[:-1], dataclasses.replace(
+        rec.scans[-1], file_sha256="0" * 64)))) != h
+    assert content_sha256(dataclasses.replace(rec, years=(dataclasses.replace(rec.years[0], rule_set="TT22"),
+                                                          *rec.years[1:]))) != h
+    # the hash under the old definition (kept to recognise versions issued with it) still saw the batch
+    assert legacy_content_sha256(elsewhere) != legacy_content_sha256(rec)
+    assert legacy_content_sha256(sample_record(reviewed=((0, "scores.toan.hk1"), (-1, "full_name")))) == \
+        legacy_content_sha256(rec)
 
 
 def test_the_xsd_rejects_a_broken_record_naming_the_record_but_not_the_value():

@@ -258,12 +258,12 @@ def _record_in_ledger(engine, storage, record, keys, version: int):
 
 def test_ledger_current_superseded_revoked_unknown(tmp_path, pki, keys, ledger):
     from pipelines.issue.ledger import revoke
-    from tests.issue.samples import sample_record
+    from tests.issue.samples import sample_record, with_value
 
     _, engine, storage = ledger
     v1 = sample_record("HB-0077")
-    # a correction: one more field entered by a reviewer → new content → version 2
-    v2 = sample_record("HB-0077", reviewed=((0, "scores.toan.hk1"), (1, "scores.toan.hk2")))
+    # a correction: a reviewer changes a score → new content → version 2
+    v2 = with_value(v1, 1, "scores.toan.hk2", "4,5")
     xml1, pdf1 = _record_in_ledger(engine, storage, v1, keys, 1)
     for data, name in ((xml1, "v1.xml"), (pdf1, "v1.pdf")):
         v = _check(data, pki, name, engine=engine)
@@ -289,12 +289,12 @@ def test_ledger_current_superseded_revoked_unknown(tmp_path, pki, keys, ledger):
 
 def test_cli_verify_with_the_ledger(tmp_path, pki, keys, ledger, hocba_home):
     from pipelines.cli import main
-    from tests.issue.samples import sample_record
+    from tests.issue.samples import sample_record, with_value
 
     url, engine, storage = ledger
     rec = sample_record("HB-0088")
     _, pdf1 = _record_in_ledger(engine, storage, rec, keys, 1)
-    _, pdf2 = _record_in_ledger(engine, storage, sample_record("HB-0088", reviewed=()), keys, 2)
+    _, pdf2 = _record_in_ledger(engine, storage, with_value(rec, 0, "scores.toan.hk2", "4,5"), keys, 2)
     (tmp_path / "v1.pdf").write_bytes(pdf1)
     (tmp_path / "v2.pdf").write_bytes(pdf2)
     args = ["verify", "--trust", str(pki / "ca.pem"), "--database-url", url]
