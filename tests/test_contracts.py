@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
 import pytest
 
@@ -75,3 +77,45 @@ def test_strict_loader_rejects_unknown_and_missing_keys():
         parse(Small, {"a": 1, "b": 2}, source="x.yaml")
     with pytest.raises(ContractError, match=r"x.yaml.*a: Field required"):
         parse(Small, {}, source="x.yaml")
+
+
+def test_every_field_type_declares_an_entry_policy():
+    """What a reviewer may type (issue 14): a bounded length and the characters of the type."""
+    types = c.field_types()
+    for name, ft in types.items():
+        assert 0 < ft.entry.max_length <= 1000, name
+        assert ft.entry.allow, name
+    assert types["score"].entry.refusal("8,5") is None and types["score"].entry.refusal("8 , 5") is None
+    assert types["score"].entry.refusal("8,5đ") == "character_not_allowed"
+    assert types["name"].entry.refusal("Nguyễn Thị H'Hen Niê-Ksor") is None
+    assert types["name"].entry.refusal("Nguyễn 2") == "character_not_allowed"
+    assert types["class_name"].entry.refusal("10A2/1") is None
+    assert types["free_text"].entry.refusal("a" * 1000) is None
+    assert types["free_text"].entry.refusal("a" * 1001) == "too_long"
+    for bad in ("\x00", "\u202e", "\u2066", "\ufeff", "\u200d", "\ud800", "\ue000", "\u2028", "\x85"):
+        assert types["free_text"].entry.refusal(f"Hà{bad}Nội") == "invisible_character", ascii(bad)
+    assert types["free_text"].entry.refusal("Ha\u0323\u0302\u0301") is None  # two marks: Vietnamese
+    assert types["free_text"].entry.refusal("x\u0301\u0300\u0303") == "character_not_allowed"  # 3 marks
+
+
+@pytest.mark.parametrize(("entry", "problem"), [
+    ({"max_length": 8, "allow": ["digits"], "extra": 1}, "extra: Extra inputs are not permitted"),
+    ({"allow": ["digits"]}, "max_length: Field required"),
+    ({"max_length": 0, "allow": ["digits"]}, "max_length: Input should be greater than 0"),
+    ({"max_length": 8, "allow": []}, "allow: Tuple should have at least 1 item"),
+    ({"max_length": 8, "allow": ["emoji"]}, "allow.0: Input should be"),
+    ({"max_length": 8, "allow": ["digits", "digits"]}, "a class is listed twice"),
+    ({"max_length": 8, "allow": ["digits"], "punctuation": ",a"}, "not punctuation or a symbol: U+0061"),
+    ({"max_length": 8, "allow": ["digits"], "punctuation": ",\u202e"}, "U+202E"),
+    ({"max_length": 8, "allow": ["digits"], "punctuation": ",,"}, "a character is listed twice"),
+])
+def test_entry_policies_load_strictly(entry, problem):
+    from pipelines.contracts.templates import FieldTypes
+
+    score = {"lang": "eng", "psm": 7, "whitelist": None, "description": "d", "entry": entry}
+    data = {"kind": "field_types", "version": 1, "types": {"score": score}}
+    with pytest.raises(ContractError, match=rf"field_types.yaml.*types.score.entry.*{re.escape(problem)}"):
+        parse(FieldTypes, data, source="field_types.yaml")
+    del data["types"]["score"]["entry"]
+    with pytest.raises(ContractError, match=r"types.score.entry: Field required"):
+        parse(FieldTypes, data, source="field_types.yaml")

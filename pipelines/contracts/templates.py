@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cache
 from typing import Literal
 
@@ -16,6 +17,87 @@ FieldTypeName = Literal[
     "free_text", "school_year", "class_name",
 ]
 Box = tuple[float, float, float, float]
+
+
+CharClass = Literal["letters", "marks", "digits", "spaces"]
+MAX_MARKS_IN_A_ROW = 2
+"""Vietnamese stacks at most two marks on a letter (a vowel mark and a tone): more is noise."""
+
+
+def _char_class(c: str) -> str | None:
+    """Which class of an entry policy ``c`` belongs to: a ``CharClass``, 'invisible' (never allowed) or
+    'non_ascii_digit' (never allowed either); None for punctuation and symbols (allowed when listed)."""
+    cat = unicodedata.category(c)
+    if cat[0] == "C" or cat in ("Zl", "Zp"):  # control, format (bidi, zero-width, BOM), surrogate, …
+        return "invisible"
+    if cat == "Nd":
+        return "digits" if "0" <= c <= "9" else "non_ascii_digit"
+    if cat[0] == "L":
+        return "letters" if unicodedata.name(c, "").startswith("LATIN ") else "other_letter"
+    if cat[0] == "M":
+        return "marks"
+    if cat == "Zs":
+        return "spaces"
+    return None
+
+
+def is_invisible(c: str) -> bool:
+    """A control or format character (bidi override, zero-width, BOM), a surrogate, private-use or
+    unassigned code point, a line or paragraph separator: never part of a value anyone types."""
+    return _char_class(c) == "invisible"
+
+
+class EntryPolicy(Strict):
+    """What a person may type as a value of a field type (the review console's corrections): checked
+    before the normalizer sees the value. Control and format characters (bidi overrides, zero-width
+    characters, a byte-order mark), surrogates, private-use and unassigned code points are never allowed,
+    whatever the policy says; nor are digits other than ASCII 0-9 (Arabic-Indic, full-width, …: people
+    type 0-9, and a look-alike digit is no value), nor letters outside the Latin script."""
+
+    max_length: int = Field(gt=0, le=5000)
+    """Characters at most (NFC, surrounding white space stripped)."""
+    allow: tuple[CharClass, ...] = Field(min_length=1)
+    """letters: Latin letters, Vietnamese ones included; marks: combining marks (a mark typed as its own
+    character); digits: ASCII 0-9; spaces: space characters."""
+    punctuation: str = ""
+    """Every punctuation mark or symbol the type needs, each listed once."""
+
+    @field_validator("allow")
+    @classmethod
+    def _distinct(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(v)) != len(v):
+            raise ValueError("a class is listed twice")
+        return v
+
+    @field_validator("punctuation")
+    @classmethod
+    def _punctuation(cls, v: str) -> str:
+        if len(set(v)) != len(v):
+            raise ValueError("a character is listed twice")
+        bad = [c for c in v if unicodedata.category(c)[0] not in "PS"]
+        if bad:
+            raise ValueError(f"not punctuation or a symbol: {', '.join(f'U+{ord(c):04X}' for c in bad)}")
+        return v
+
+    def refusal(self, text: str, *, classes: bool = True) -> str | None:
+        """Why ``text`` is refused, None when it is allowed: 'too_long', 'invisible_character',
+        'non_ascii_digit' or 'character_not_allowed'. Judged in NFC, surrounding white space stripped.
+        ``classes`` False: only the length and the characters never allowed are checked."""
+        if len(text) > 4 * self.max_length:  # too long whatever NFC makes of it: not even normalized
+            return "too_long"
+        text = unicodedata.normalize("NFC", text).strip()
+        if len(text) > self.max_length:
+            return "too_long"
+        worst, marks = None, 0
+        for c in text:
+            kind = _char_class(c)
+            marks = marks + 1 if kind == "marks" else 0
+            if kind in ("invisible", "non_ascii_digit"):
+                return "invisible_character" if kind == "invisible" else "non_ascii_digit"
+            allowed = c in self.punctuation if kind is None else kind in self.allow
+            if classes and (not allowed or marks > MAX_MARKS_IN_A_ROW):
+                worst = "character_not_allowed"
+        return worst
 
 
 class FieldType(Strict):
@@ -36,6 +118,8 @@ class FieldType(Strict):
     second_reading: bool = False
     """Read twice (the other ``image``); disagreement lowers the confidence. For
     free-form types, where no format or vocabulary can tell a misreading."""
+    entry: EntryPolicy
+    """What a reviewer may type for a value of the type (length, characters)."""
 
     @field_validator("pattern")
     @classmethod

@@ -188,20 +188,38 @@ class AuditLog(Base):
         return f"<AuditLog #{self.id} {self.action} user={self.user_id} item={self.item_id}>"
 
 
+class LoginSession(Base):
+    """One logged-in browser (migration 0003). The cookie carries a random token; only its SHA-256 is
+    stored, so a copy of this table logs nobody in. Logout, a password change and deactivation delete
+    the rows; expiry (absolute and idle, see ``pipelines.settings``) is checked on every request."""
+
+    __tablename__ = "review_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("review_user.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    def __repr__(self) -> str:  # never the hash
+        return f"<LoginSession #{self.id} user={self.user_id}>"
+
+
 APPEND_ONLY_TABLES = ("review_decision", "review_audit_log")
 
 
 # --- engines --------------------------------------------------------------------------------------
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite tuned for several processes writing one file."""
+    """An engine for ``url``; SQLite tuned for several processes writing one file. Statement parameters
+    (field values, names) are left out of database errors, which end up in logs."""
     u = make_url(url)
     if u.drivername in ("postgresql", "postgres"):
         u = u.set(drivername="postgresql+psycopg")  # the driver installed (psycopg 3), not psycopg2
     if u.get_backend_name() != "sqlite":
-        return create_engine(u, pool_pre_ping=True)
+        return create_engine(u, pool_pre_ping=True, hide_parameters=True)
     if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
         Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(u, connect_args={"timeout": 30})
+    engine = create_engine(u, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record) -> None:

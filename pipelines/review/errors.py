@@ -42,6 +42,17 @@ class AlreadyResolved(NotClaimed):
     """
 
 
+class ActionRefused(ReviewError):
+    """The action does not apply to the item as it is now (an undo after the batch was accepted, a reopen
+    of an item still under review …); ``message_vi`` says why and what to do instead."""
+
+    exit_code = 5
+
+    def __init__(self, message_vi: str) -> None:
+        super().__init__(message_vi)
+        self.message_vi = message_vi
+
+
 class InvalidValue(ReviewError, InputError):
     """A value a reviewer entered that the field's normalizer rejects; nothing was saved."""
 

@@ -13,6 +13,13 @@ needs two agreeing entries by two people. The first entry (audit ``accept``/``co
 agrees resolves it (audit ``second_entry``), one that disagrees replaces first_value/first_by and
 reopens it (audit ``second_disagree``). ``illegible`` sends any item to the paper book at once.
 
+The reviewer's way through the queue: ``claim_next`` gives the reviewer's own open claim first (a page
+left by a link or Back keeps nothing stuck), then the items they have not passed over, then the ones
+they skipped (``skip``: audit ``skip``, the claim released), the oldest skip first. An item sent to the
+paper book by mistake comes back with ``undo_paper`` (the same reviewer, until the batch is accepted);
+the data team resolves the rest from the paper (``resolve_paper``, audit ``paper_resolve``) and may
+reopen any finished item (``reopen``, audit ``reopen``).
+
 Every change writes its ReviewDecision and AuditLog row (old and new value) in the same transaction.
 Logs carry ids only: values, names and birth dates stay in the database.
 """
@@ -27,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, case, false, func, insert, or_, select, true, update
+from sqlalchemy import and_, case, exists, false, func, insert, or_, select, true, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -44,6 +51,7 @@ from pipelines.review.db import (
     writer,
 )
 from pipelines.review.errors import (
+    ActionRefused,
     AlreadyResolved,
     Forbidden,
     InvalidValue,
@@ -188,6 +196,23 @@ def _held_by_other(item: ReviewItem, me: User, now: dt.datetime) -> bool:
 
 
 # --- audit ----------------------------------------------------------------------------------------
+MAX_NOTE = 500
+"""A person's note (the reason given for a reopen, …) keeps at most this many characters."""
+
+
+def clean_note(text: str | None) -> str:
+    """A note as the audit log keeps it: NFC, control and format characters (bidi overrides, zero-width,
+    NUL) dropped, white space collapsed, at most MAX_NOTE characters."""
+    import unicodedata
+
+    from pipelines.contracts.templates import is_invisible
+
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFC", str(text)[:4 * MAX_NOTE])
+    return " ".join("".join(" " if is_invisible(c) else c for c in text).split())[:MAX_NOTE]
+
+
 def record_audit(
     session: Session,
     *,
@@ -201,7 +226,7 @@ def record_audit(
 ) -> AuditLog:
     """Add one audit row to ``session``'s transaction (it commits or rolls back with the change)."""
     row = AuditLog(at=utcnow(), action=action, user_id=user_id, item_id=item_id, old_value=old_value,
-                   new_value=new_value, reason=reason or "", detail=detail or {})
+                   new_value=new_value, reason=clean_note(reason), detail=detail or {})
     session.add(row)
     return row
 
@@ -322,44 +347,44 @@ def claim_next(
     book_ref: str | None = None,
     ttl_s: int | float | None = None,
     skip: Collection[int] = (),
+    resume: bool = False,
 ) -> ReviewItem | None:
-    """Claim the next open (or expired) item in the user's scope, queue order; None when none is left.
+    """Claim the next item for the user in their scope; None when none is left.
 
-    ``skip``: item ids not to give (the ones the reviewer just passed over).
+    In this order: with ``resume``, the user's own open claim (renewed: a field left by a link, Back or
+    a closed tab is the first one given back; what the console's "next" does); then open (or expired)
+    items in queue order that the user has not skipped; then the ones they skipped, the oldest skip
+    first (``skip``). ``skip``: item ids not to give at all (the ones the caller just passed over).
     """
     ttl = _ttl(ttl_s)
     with _writing(engine) as s:
         me = _acting(s, user)
         now = utcnow()
-        pick = (
-            select(ReviewItem.id)
-            .where(
-                _claimable(now),
-                user_scope(me).clause(),
-                # The first of two independent entries never comes back to the one who gave it.
-                or_(ReviewItem.first_by.is_(None), ReviewItem.first_by != me.id),
-            )
-            .order_by(*QUEUE_ORDER)
-            .limit(1)
-        )
+        where: list[ColumnElement[bool]] = [user_scope(me).clause()]
         if batch_id is not None:
-            pick = pick.where(ReviewItem.batch_id == batch_id)
+            where.append(ReviewItem.batch_id == batch_id)
         if field_type is not None:
-            pick = pick.where(ReviewItem.field_type == field_type)
+            where.append(ReviewItem.field_type == field_type)
         if book_ref is not None:
-            pick = pick.where(ReviewItem.book_ref == book_ref)
+            where.append(ReviewItem.book_ref == book_ref)
         if skip:
-            pick = pick.where(ReviewItem.id.not_in(list(skip)))
-        if s.get_bind().dialect.name == "postgresql":
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (
-            update(ReviewItem)
-            .where(ReviewItem.id == pick.scalar_subquery(), _claimable(now))
-            .values(status="claimed", claimed_by=me.id, claimed_until=now + ttl)
-            .returning(ReviewItem.id)
-            .execution_options(synchronize_session=False)
-        )
-        item_id = s.execute(stmt).scalar_one_or_none()
+            where.append(ReviewItem.id.not_in(list(skip)))
+        own = None if not resume else s.execute(
+            select(ReviewItem)
+            .where(ReviewItem.status == "claimed", ReviewItem.claimed_by == me.id, *where)
+            .order_by(*QUEUE_ORDER).limit(1).with_for_update()
+        ).scalar_one_or_none()
+        if own is not None:
+            own.claimed_until = now + ttl
+            record_audit(s, action="claim", user_id=me.id, item_id=own.id,
+                         detail={"ttl_s": ttl.total_seconds(), "renew": True})
+            log.debug("claimed item=%d user=%d (own claim)", own.id, me.id)
+            return own
+        skipped = (AuditLog.item_id == ReviewItem.id, AuditLog.user_id == me.id, AuditLog.action == "skip")
+        item_id = _claim_first(s, me, now, ttl, [*where, ~exists().where(*skipped)], QUEUE_ORDER)
+        if item_id is None:  # only skipped ones left (few: the user skipped each one): oldest skip first
+            last_skip = select(func.max(AuditLog.id)).where(*skipped).scalar_subquery()
+            item_id = _claim_first(s, me, now, ttl, where, (last_skip, *QUEUE_ORDER))
         if item_id is None:
             return None
         record_audit(s, action="claim", user_id=me.id, item_id=item_id, detail={"ttl_s": ttl.total_seconds()})
@@ -367,6 +392,32 @@ def claim_next(
                          .execution_options(populate_existing=True)).scalar_one()
     log.debug("claimed item=%d user=%d", item_id, me.id)
     return item
+
+
+def _claim_first(s: Session, me: User, now: dt.datetime, ttl: dt.timedelta,
+                 where: list[ColumnElement[bool]], order: tuple) -> int | None:
+    """Atomically claim the first claimable item matching ``where`` in ``order``: its id, or None."""
+    pick = (
+        select(ReviewItem.id)
+        .where(
+            _claimable(now),
+            # The first of two independent entries never comes back to the one who gave it.
+            or_(ReviewItem.first_by.is_(None), ReviewItem.first_by != me.id),
+            *where,
+        )
+        .order_by(*order)
+        .limit(1)
+    )
+    if s.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True, of=ReviewItem)
+    stmt = (
+        update(ReviewItem)
+        .where(ReviewItem.id == pick.scalar_subquery(), _claimable(now))
+        .values(status="claimed", claimed_by=me.id, claimed_until=now + ttl)
+        .returning(ReviewItem.id)
+        .execution_options(synchronize_session=False)
+    )
+    return s.execute(stmt).scalar_one_or_none()
 
 
 def claim(engine: Engine, user: User, item_id: int, ttl_s: int | float | None = None) -> ReviewItem:
@@ -412,6 +463,24 @@ def release(engine: Engine, user: User, item_id: int) -> ReviewItem:
     return item
 
 
+def skip(engine: Engine, user: User, item_id: int) -> ReviewItem:
+    """Pass over an item the user cannot decide now: their claim is released (the item is open for
+    others) and it goes to the back of their own queue (``claim_next``). Audit ``skip``."""
+    with _writing(engine) as s:
+        me = _acting(s, user)
+        now = utcnow()
+        item = _locked_item(s, me, item_id)
+        if item.status in ("done", "needs_paper"):
+            raise AlreadyResolved(f"Mục #{item.id} đã được xử lý xong.")
+        if _held_by_other(item, me, now):
+            raise NotClaimed(f"Mục #{item.id} đang được người khác duyệt.")
+        record_audit(s, action="skip", user_id=me.id, item_id=item.id,
+                     detail={"claimed_by": item.claimed_by})
+        item.status, item.claimed_by, item.claimed_until = "open", None, None
+    log.debug("skipped item=%d user=%d", item_id, me.id)
+    return item
+
+
 # --- decisions ------------------------------------------------------------------------------------
 _EXPECTED_VI = {
     "score": "một điểm từ 0 đến 10, nhiều nhất một chữ số thập phân, dùng dấu phẩy (ví dụ 8,5)",
@@ -444,11 +513,51 @@ def expected_vi(field_type: str, vocabulary: str | None) -> str:
     return _EXPECTED_VI.get(field_type, "một giá trị hợp lệ")
 
 
+_CLASSES_VI = {"letters": "chữ cái", "marks": "dấu", "digits": "chữ số 0-9", "spaces": "khoảng trắng"}
+_REFUSAL_VI = {
+    "too_long": "Giá trị quá dài",
+    "invisible_character": "Giá trị có ký tự ẩn hoặc ký tự điều khiển (ví dụ ký tự đổi chiều chữ)",
+    "non_ascii_digit": "Giá trị có chữ số không phải 0-9 thông thường",
+    "character_not_allowed": "Giá trị không đúng dạng: có ký tự không được phép",
+}
+
+
+def allowed_vi(policy: Any) -> str:
+    """What an entry policy (``pipelines.contracts.templates.EntryPolicy``) lets a person type, in
+    Vietnamese: "chữ số 0-9, khoảng trắng và các dấu , . (tối đa 8 ký tự)"."""
+    parts = [_CLASSES_VI[c] for c in policy.allow]
+    if policy.punctuation:
+        parts.append("các dấu " + " ".join(policy.punctuation))
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " và " + parts[-1]
+    return f"{text} (tối đa {policy.max_length} ký tự)"
+
+
+def check_entry(item: ReviewItem, value: str, *, classes: bool = True) -> None:
+    """Refuse (InvalidValue) a value the field type's entry policy (data_contracts, field_types.yaml:
+    length, characters) does not allow, naming the field and what it allows; the value is never repeated.
+    Non-ASCII digits (Arabic-Indic ٨, full-width ８, …) are refused for every type, not folded.
+    ``classes`` False: only the length and the characters never allowed (control, bidi, …)."""
+    from pipelines.contracts import field_types
+    from pipelines.review.labels import field_label
+
+    ft = field_types().get(item.field_type)
+    if ft is None:  # a type the contracts no longer know: the normalizer refuses it
+        return
+    why = ft.entry.refusal(value, classes=classes)
+    if why is not None:
+        label = field_label(item.template_id, item.field_id)
+        raise InvalidValue(item.field_id, f"{_REFUSAL_VI[why]}. Trường «{label}» chỉ nhận "
+                           f"{allowed_vi(ft.entry)}.", why)
+
+
 def normalize_entry(item: ReviewItem, value: str | None) -> str:
-    """The canonical form of a value a reviewer typed for ``item``; InvalidValue if it has none, or has
-    one only by the normalizer's repair of a misreading."""
+    """The canonical form of a value a reviewer typed for ``item``; InvalidValue if it has no canonical
+    form, has one only by the normalizer's repair of a misreading, or the field type's entry policy
+    refuses it (``check_entry``)."""
     from pipelines.validate.normalize import normalize_field
 
+    if isinstance(value, str):  # too long, invisible or foreign digits: refused before any parsing
+        check_entry(item, value, classes=False)
     try:
         n = normalize_field(item.field_type, value.strip() if isinstance(value, str) else value,
                             item.vocabulary)
@@ -465,6 +574,10 @@ def normalize_entry(item: ReviewItem, value: str | None) -> str:
         expected = expected_vi(item.field_type, item.vocabulary)
         raise InvalidValue(item.field_id, f"Giá trị không đúng dạng: cần {expected}.", "repaired",
                            suggestion=n.value)
+    # The normalizer's format errors say more than a character list; what it accepts must also keep to
+    # the type's characters (a name in Cyrillic, markup in a free text).
+    if isinstance(value, str):
+        check_entry(item, value)
     return n.value
 
 
@@ -534,6 +647,87 @@ def submit(
     return item
 
 
+# --- the paper book and reopening -----------------------------------------------------------------
+PAPER_ROLES = ("data_team", "admin")
+"""Who resolves items from the paper book and reopens finished ones."""
+
+
+def undo_paper(engine: Engine, user: User, item_id: int, *, batch_accepted_at: dt.datetime | None = None,
+               ttl_s: int | float | None = None) -> ReviewItem:
+    """Take back one's own "needs the paper book": the item is claimed by the user again, to be decided.
+
+    Only the reviewer who sent it, while it still waits for the paper book, and only until the batch is
+    accepted: ``batch_accepted_at`` is when the batch's accepted_records were last written (None: never);
+    written after the item went to the paper book means the batch was accepted without it. Audit
+    ``paper_undo``."""
+    ttl = _ttl(ttl_s)
+    with _writing(engine) as s:
+        me = _acting(s, user)
+        now = utcnow()
+        item = _locked_item(s, me, item_id)
+        if item.status != "needs_paper":
+            raise ActionRefused("Trường này không còn ở danh sách cần xem sổ giấy: không có gì để hoàn tác.")
+        if item.resolved_by != me.id:
+            raise ActionRefused("Chỉ người đã chuyển trường này sang sổ giấy mới hoàn tác được.")
+        if batch_accepted_at is not None and item.resolved_at is not None \
+                and batch_accepted_at >= item.resolved_at:
+            raise ActionRefused("Lô này đã được chấp nhận sau khi trường được chuyển sang sổ giấy: không "
+                                "hoàn tác được nữa. Nhóm dữ liệu sẽ xử lý trường này trong danh sách «Cần "
+                                "xem sổ giấy».")
+        record_audit(s, action="paper_undo", user_id=me.id, item_id=item.id,
+                     detail={"marked_at": item.resolved_at.isoformat() if item.resolved_at else None})
+        item.status, item.claimed_by, item.claimed_until = "claimed", me.id, now + ttl
+        item.final_value, item.resolved_by, item.resolved_at = None, None, None
+    log.info("paper undone item=%d user=%d", item_id, me.id)
+    return item
+
+
+def resolve_paper(engine: Engine, user: User, item_id: int, *, value: str | None) -> ReviewItem:
+    """The data team's answer from the paper book for an item waiting for it: ``value`` as read on the
+    paper (normalized like any entry), blank or None when the paper has nothing there ("không có trên
+    sổ"). One entry resolves it, identity fields included: the paper is the source. Audit
+    ``paper_resolve`` (detail ``not_on_paper``), with a ``correct`` decision."""
+    with _writing(engine) as s:
+        me = _acting(s, user)
+        require_role(me, *PAPER_ROLES)
+        now = utcnow()
+        item = _locked_item(s, me, item_id)
+        if item.status != "needs_paper":
+            raise AlreadyResolved(f"Mục #{item.id} không còn chờ xem sổ giấy.")
+        entry = normalize_entry(item, value) if value is not None and value.strip() else None
+        reason = "đã xem sổ giấy" if entry is not None else "không có trên sổ giấy"
+        s.add(ReviewDecision(item_id=item.id, user_id=me.id, action="correct", value=entry, reason=reason,
+                             created_at=now))
+        record_audit(s, action="paper_resolve", user_id=me.id, item_id=item.id, old_value=item.proposed_value,
+                     new_value=entry, reason=reason, detail={"not_on_paper": entry is None})
+        item.status, item.final_value, item.resolved_by, item.resolved_at = "done", entry, me.id, now
+        item.claimed_by, item.claimed_until = None, None
+    log.info("paper resolved item=%d user=%d", item_id, me.id)
+    return item
+
+
+def reopen(engine: Engine, user: User, item_id: int, *, reason: str = "",
+           ttl_s: int | float | None = None) -> ReviewItem:
+    """Reopen a finished item (done, or waiting for the paper book) for a new decision: it is claimed by
+    the user (data team, admin) at once; its current value stays as final_value until the new decision,
+    and an identity field needs its two entries again. The batch then has open work again, so the review
+    loop rebuilds its accepted_records once the item is decided. Audit ``reopen`` (old value, reason)."""
+    ttl = _ttl(ttl_s)
+    with _writing(engine) as s:
+        me = _acting(s, user)
+        require_role(me, *PAPER_ROLES)
+        now = utcnow()
+        item = _locked_item(s, me, item_id)
+        if item.status not in ("done", "needs_paper"):
+            raise ActionRefused("Trường này chưa duyệt xong: không cần mở lại.")
+        record_audit(s, action="reopen", user_id=me.id, item_id=item.id, old_value=item.final_value,
+                     reason=reason, detail={"status": item.status, "resolved_by": item.resolved_by})
+        item.status, item.claimed_by, item.claimed_until = "claimed", me.id, now + ttl
+        item.first_value, item.first_by, item.resolved_by, item.resolved_at = None, None, None, None
+    log.info("reopened item=%d user=%d", item_id, me.id)
+    return item
+
+
 # --- reading --------------------------------------------------------------------------------------
 def get_item(engine: Engine, user: User, item_id: int) -> ReviewItem:
     with _reading(engine) as s:
@@ -554,13 +748,17 @@ def list_items(
     book_ref: str | None = None,
     page_id: str | None = None,
     status: str | Collection[str] | None = ("open", "claimed"),
+    held_by_me: bool = False,
     limit: int | None = 200,
 ) -> list[ReviewItem]:
     """Items in the user's scope, queue order. ``status`` None: every status; ``page_id``: one page's
-    flagged fields (field in context)."""
+    flagged fields (field in context); ``held_by_me``: only the user's own live claims (group mode)."""
     with _reading(engine) as s:
         me = _acting(s, user)
         q = select(ReviewItem).where(user_scope(me).clause())
+        if held_by_me:
+            q = q.where(ReviewItem.status == "claimed", ReviewItem.claimed_by == me.id,
+                        ReviewItem.claimed_until >= utcnow())
         if batch_id is not None:
             q = q.where(ReviewItem.batch_id == batch_id)
         if field_type is not None:
@@ -610,6 +808,38 @@ def queue_summary(engine: Engine, user: User) -> list[dict[str, Any]]:
     names = ("batch_id", "district", "school", "book_ref", "field_type")
     return [{**dict(zip(names, key, strict=True)), **counts, "total": sum(counts.values())}
             for key, counts in sorted(groups.items())]
+
+
+DECISION_AUDITS = ("accept", "correct", "illegible", "second_entry", "second_disagree", "paper_resolve")
+"""Audit actions that are one decision by the acting user (what "reviewed today" counts)."""
+
+
+def progress(
+    engine: Engine,
+    user: User,
+    *,
+    since: dt.datetime,
+    batch_id: str | None = None,
+    field_type: str | None = None,
+    book_ref: str | None = None,
+) -> dict[str, int]:
+    """``remaining``: items still to review (open or claimed) in the user's scope and these filters;
+    ``done_today``: decisions the user made since ``since`` (the start of their day)."""
+    with _reading(engine) as s:
+        me = _acting(s, user)
+        q = select(func.count()).select_from(ReviewItem).where(
+            ReviewItem.status.in_(("open", "claimed")), user_scope(me).clause())
+        if batch_id is not None:
+            q = q.where(ReviewItem.batch_id == batch_id)
+        if field_type is not None:
+            q = q.where(ReviewItem.field_type == field_type)
+        if book_ref is not None:
+            q = q.where(ReviewItem.book_ref == book_ref)
+        remaining = int(s.execute(q).scalar_one())
+        done = int(s.execute(select(func.count()).select_from(AuditLog).where(
+            AuditLog.at >= since, AuditLog.user_id == me.id, AuditLog.action.in_(DECISION_AUDITS))
+        ).scalar_one())
+    return {"remaining": remaining, "done_today": done}
 
 
 def batch_counts(engine: Engine, batch_id: str | None = None) -> dict[str, dict[str, int]]:

@@ -38,6 +38,9 @@ def _fail(error: str, note: str = "") -> Normalized:
 
 
 # --- digits ---------------------------------------------------------------------------------------
+# Digits are ASCII 0-9 only (the patterns below are re.ASCII; integers check isascii): Arabic-Indic,
+# full-width and other Unicode digits are no value of any type, the same for every type. Teachers type
+# 0-9; a recognizer with a whitelist outputs nothing else.
 # Letters the recognizer returns for digits in a numeric box (the eng model without a whitelist,
 # or handwriting): reading them as the digit they resemble is a repair.
 _DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "|": "1", "S": "5", "B": "8"})
@@ -57,7 +60,7 @@ def _ok(value: str, raw: str, repaired: bool, **kw) -> Normalized:
 
 
 # --- score ----------------------------------------------------------------------------------------
-_SCORE = re.compile(r"(\d{1,3})(?:\s*[,.]\s*(\d+))?")
+_SCORE = re.compile(r"(\d{1,3})(?:\s*[,.]\s*(\d+))?", re.ASCII)
 
 
 def _score(raw: str) -> Normalized:
@@ -101,8 +104,8 @@ def _identifier(raw: str) -> Normalized:
 
 # --- date, school year, class ---------------------------------------------------------------------
 EARLIEST_DATE = dt.date(1950, 1, 1)  # no student or document of a học bạ being backfilled is older
-_DATE = re.compile(r"(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})")
-_DATE_RUN = re.compile(r"(\d{2})(\d{2})(\d{4})")  # separators lost: 05092021
+_DATE = re.compile(r"(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})", re.ASCII)
+_DATE_RUN = re.compile(r"(\d{2})(\d{2})(\d{4})", re.ASCII)  # separators lost: 05092021
 
 
 def _date(raw: str, today: dt.date) -> Normalized:
@@ -124,7 +127,7 @@ def _date(raw: str, today: dt.date) -> Normalized:
     return _ok(canon, raw, repaired, date=date)
 
 
-_SCHOOL_YEAR = re.compile(r"(\d{4})\s*[-/–—]?\s*(\d{4})")
+_SCHOOL_YEAR = re.compile(r"(\d{4})\s*[-/–—]?\s*(\d{4})", re.ASCII)
 
 
 def _school_year(raw: str, today: dt.date) -> Normalized:

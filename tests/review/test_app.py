@@ -64,6 +64,23 @@ def decisions(world: World, key: str) -> list[str]:
             if a.action in ("accept", "correct", "illegible", "second_entry", "second_disagree")]
 
 
+def claim(client: TestClient, item_id: int, **nav: str):
+    """Claim one field as its page's button does (a POST: opening a page claims nothing)."""
+    return client.post(f"/items/{item_id}/claim", data={"csrf_token": token(client), **nav})
+
+
+def post_next(client: TestClient, **nav: str):
+    """"Duyệt lần lượt": claim the next field of this part of the queue."""
+    return client.post("/review/next", data={"csrf_token": token(client), **nav})
+
+
+def claim_group(client: TestClient, **nav: str):
+    """"Theo nhóm": claim a group, then show it."""
+    r = client.post("/group/claim", data={"csrf_token": token(client), **nav})
+    assert r.status_code == 303
+    return client.get(r.headers["location"])
+
+
 def input_value(html: str) -> str:
     m = re.search(r'<input id="value" name="value" value="([^"]*)"', html)
     assert m, "no value input"
@@ -149,7 +166,8 @@ def test_a_deactivated_account_loses_its_session(an, world):
 
 
 @pytest.mark.parametrize("path", ["/", "/review/next", "/items/1", "/items/1/crop", "/items/1/page",
-                                  "/group?batch=x"])
+                                  "/group?batch=x", "/search?q=an", "/book?batch=x&book=y",
+                                  "/book/page?batch=x&page=y", "/paper"])
 def test_pages_require_a_session(app, path):
     r = client_for(app).get(path)
     assert r.status_code == 303
@@ -190,8 +208,10 @@ def _post_routes(app) -> list[str]:
 
 def test_every_post_needs_the_csrf_token(app, an, world):
     posts = _post_routes(app)
-    assert posts == ["/api/items/{item_id}", "/group", "/group/release", "/items/{item_id}",
-                     "/items/{item_id}/release", "/login", "/logout"]
+    assert posts == ["/api/items/{item_id}", "/api/items/{item_id}/undo-paper", "/group", "/group/claim",
+                     "/group/release", "/items/{item_id}", "/items/{item_id}/claim",
+                     "/items/{item_id}/release", "/items/{item_id}/reopen", "/items/{item_id}/skip",
+                     "/items/{item_id}/undo-paper", "/login", "/logout", "/paper/{item_id}", "/review/next"]
     item_id = world.items["toan_hk1"]
     for path in posts:
         url = path.replace("{item_id}", str(item_id))
@@ -274,8 +294,8 @@ def test_a_reviewer_cannot_read_or_write_another_districts_items(an, world):
     # Nor does it show up anywhere.
     assert BATCH_B not in an.get("/").text
     assert [x["batch_id"] for x in an.get("/api/batches").json()] == [BATCH_A]
-    assert "Không còn trường nào" in an.get(f"/group?batch={BATCH_B}").text
-    r = an.get(f"/review/next?batch={BATCH_B}")
+    assert "Không còn trường nào" in claim_group(an, batch=BATCH_B).text
+    r = post_next(an, batch=BATCH_B)
     assert r.headers["location"] == "/"
     got = store.get_item(world.engine, world.users["quantri"], b)
     assert got.status == "open" and got.final_value is None and decisions(world, "b_toan_ca_nam") == []
@@ -303,20 +323,25 @@ def test_admin_and_data_team_review_within_their_scope(app, world):
 # --- the queue ------------------------------------------------------------------------------
 def test_queue_groups_by_batch_field_type_and_book(an, world):
     html = an.get("/").text
-    assert f"Lô {BATCH_A}" in html
+    # No roster in this world: the school is named by its code, plainly.
+    assert "Trường mã HN-BD-THCS01" in html and "lô 2024-001" in html
     assert re.search(r'class="remaining" data-batch="[^"]+">6<', html)
     assert "Điểm" in html and "Xếp loại" in html and "Họ tên" in html
-    assert "/review/next?batch=HN-BD%2FHN-BD-THCS01%2F2024-001&amp;field_type=score" in html
-    assert "/group?batch=HN-BD%2FHN-BD-THCS01%2F2024-001&amp;field_type=score" in html
+    # Starting is a POST (a claim), by the batch, by field type (one by one or as a group), by book.
+    assert re.search(r'<form method="post" action="/review/next" class="inline start">\s*'
+                     r'<input type="hidden" name="csrf_token" value="[^"]+">\s*'
+                     r'<input type="hidden" name="batch" value="HN-BD/HN-BD-THCS01/2024-001">', html)
+    assert html.count('action="/group/claim"') == 3 and 'name="field_type" value="score"' in html
+    assert 'name="book" value="THCS01-0001"' in html
     assert "THCS01-0001" in html and "THCS01-0002" in html
 
 
 def test_api_batches_counts(an, world):
     t = token(an)
     an.post(f"/api/items/{world.items['toan_hk1']}", json={"action": "accept"}, headers={"X-CSRF-Token": t})
-    an.post(f"/api/items/{world.items['vat_li_hk2']}", json={"action": "illegible"},
+    an.post(f"/api/items/{world.items['vat_li_hk2']}", json={"action": "illegible", "confirm": True},
             headers={"X-CSRF-Token": t})
-    an.get(f"/items/{world.items['toan_ca_nam']}")  # claims it
+    claim(an, world.items["toan_ca_nam"])
     assert an.get("/api/batches").json() == [{
         "batch_id": BATCH_A, "open": 3, "claimed": 1, "done": 1, "needs_paper": 1, "remaining": 4,
     }]
@@ -324,7 +349,7 @@ def test_api_batches_counts(an, world):
 
 # --- field in context ---------------------------------------------------------------------
 def test_review_next_claims_and_opens_the_field_in_context(an, world):
-    r = an.get(f"/review/next?batch={BATCH_A}&field_type=score")
+    r = post_next(an, batch=BATCH_A, field_type="score")
     first = world.items["toan_ca_nam"]
     assert r.status_code == 303
     assert r.headers["location"] == f"/items/{first}?batch=HN-BD%2FHN-BD-THCS01%2F2024-001&field_type=score"
@@ -342,7 +367,7 @@ def test_review_next_claims_and_opens_the_field_in_context(an, world):
     # Another reviewer's next item is a different one.
     dt = client_for(an.app)
     login(dt, "dung.bd")
-    assert dt.get(f"/review/next?batch={BATCH_A}&field_type=score").headers["location"].startswith(
+    assert post_next(dt, batch=BATCH_A, field_type="score").headers["location"].startswith(
         f"/items/{world.items['ngu_van_ca_nam']}")
 
 
@@ -354,23 +379,23 @@ def test_unknown_reason_codes_are_shown_as_they_are(an, world):
 
 def test_accept_keeps_the_proposed_value_and_goes_to_the_next(an, world):
     i = world.items["toan_ca_nam"]
-    an.get(f"/items/{i}")
+    claim(an, i)
     r = an.post(f"/items/{i}", data={"csrf_token": token(an), "action": "auto", "value": "8,4",
                                      "batch": BATCH_A, "field_type": "score"})
-    assert r.status_code == 303
-    assert r.headers["location"] == "/review/next?batch=HN-BD%2FHN-BD-THCS01%2F2024-001&field_type=score"
+    assert r.status_code == 303  # straight to the next field of the same part of the queue, claimed
+    nxt = world.items["ngu_van_ca_nam"]
+    assert r.headers["location"] == f"/items/{nxt}?batch=HN-BD%2FHN-BD-THCS01%2F2024-001&field_type=score"
     it = item(world, "toan_ca_nam")
     assert (it.status, it.final_value, it.resolved_by) == ("done", "8,4", world.users["an.bd"].id)
     assert decisions(world, "toan_ca_nam") == ["accept"]
-    nxt = an.get(r.headers["location"])
-    assert nxt.headers["location"].startswith(f"/items/{world.items['ngu_van_ca_nam']}?")
+    assert item(world, "ngu_van_ca_nam").claimed_by == world.users["an.bd"].id
 
 
 def test_correct_stores_the_canonical_value(an, world):
     i = world.items["toan_ca_nam"]
-    an.get(f"/items/{i}")
+    claim(an, i)
     r = an.post(f"/items/{i}", data={"csrf_token": token(an), "action": "auto", "value": " 8.3 "})
-    assert r.status_code == 303 and r.headers["location"] == "/review/next"
+    assert r.status_code == 303 and r.headers["location"] == f"/items/{world.items['ngu_van_ca_nam']}"
     it = item(world, "toan_ca_nam")
     assert (it.status, it.final_value) == ("done", "8,3")
     [row] = [a for a in store.audit(world.engine, item_id=i) if a.action == "correct"]
@@ -386,8 +411,9 @@ def test_explicit_correct_of_a_vocabulary_field(an, world):
 
 def test_illegible_sends_the_field_to_the_paper_book(an, world):
     i = world.items["toan_hk1"]
-    an.get(f"/items/{i}")
-    r = an.post(f"/items/{i}", data={"csrf_token": token(an), "action": "illegible", "value": "6,5"})
+    claim(an, i)
+    r = an.post(f"/items/{i}", data={"csrf_token": token(an), "action": "illegible", "value": "6,5",
+                                     "confirm": "1"})
     assert r.status_code == 303
     it = item(world, "toan_hk1")
     assert (it.status, it.final_value) == ("needs_paper", None)
@@ -397,7 +423,7 @@ def test_illegible_sends_the_field_to_the_paper_book(an, world):
 
 def test_an_invalid_correction_is_422_with_the_message_and_saves_nothing(an, world):
     i = world.items["toan_ca_nam"]
-    an.get(f"/items/{i}")
+    claim(an, i)
     r = an.post(f"/items/{i}", data={"csrf_token": token(an), "action": "auto", "value": "12,5",
                                      "batch": BATCH_A})
     assert r.status_code == 422
@@ -407,11 +433,7 @@ def test_an_invalid_correction_is_422_with_the_message_and_saves_nothing(an, wor
     it = item(world, "toan_ca_nam")
     assert it.status == "claimed" and it.final_value is None
     assert decisions(world, "toan_ca_nam") == []
-    # Enter on an empty input when nothing is proposed is refused the same way.
     j = world.items["ngu_van_ca_nam"]
-    r = an.post(f"/items/{j}", data={"csrf_token": token(an), "action": "auto", "value": "  "})
-    assert r.status_code == 422 and "Không có giá trị đề xuất" in r.text
-    assert item(world, "ngu_van_ca_nam").final_value is None and decisions(world, "ngu_van_ca_nam") == []
     r = an.post(f"/items/{j}", data={"csrf_token": token(an), "action": "bogus"})
     assert r.status_code == 400
 
@@ -437,12 +459,13 @@ def test_an_emptied_input_means_the_box_is_blank(an, world):
     assert (it.status, it.final_value) == ("done", None)
     [row] = [a for a in store.audit(world.engine, item_id=i) if a.action == "correct"]
     assert (row.old_value, row.new_value) == ("8,4", None)
+    claim(an, world.items["toan_hk1"])
     assert "để trống = ô trống trên sổ" in an.get(f"/items/{world.items['toan_hk1']}").text
 
 
-def test_esc_releases_the_item(an, world):
+def test_release_gives_the_item_back(an, world):
     i = world.items["toan_ca_nam"]
-    an.get(f"/items/{i}")
+    claim(an, i)
     assert item(world, "toan_ca_nam").status == "claimed"
     r = an.post(f"/items/{i}/release", data={"csrf_token": token(an)})
     assert r.status_code == 303 and r.headers["location"] == "/"
@@ -471,7 +494,7 @@ def test_a_resolved_field_is_read_only(an, world):
 
 
 def test_review_next_when_nothing_is_left(an, world):
-    r = an.get("/review/next?batch=HN-BD/none/x&field_type=score")
+    r = post_next(an, batch="HN-BD/none/x", field_type="score")
     assert r.status_code == 303 and r.headers["location"] == "/"
     assert "Không còn trường nào cần duyệt" in an.get("/").text
 
@@ -493,7 +516,7 @@ def test_images_are_streamed_from_storage(an, world):
 def test_group_mode_claims_free_items_and_skips_held_ones(an, world):
     held = world.items["ngu_van_ca_nam"]
     store.claim(world.engine, world.users["dung.bd"], held)
-    r = an.get(f"/group?batch={BATCH_A}&field_type=score")
+    r = claim_group(an, batch=BATCH_A, field_type="score")
     assert r.status_code == 200
     ids = [int(x) for x in re.findall(r'<div class="card[^"]*" data-item="(\d+)"', r.text)]
     assert ids == [world.items[k] for k in ("toan_ca_nam", "toan_hk1", "vat_li_hk2")]
@@ -505,7 +528,7 @@ def test_group_mode_claims_free_items_and_skips_held_ones(an, world):
 
 
 def test_group_confirm_all(an, world):
-    an.get(f"/group?batch={BATCH_A}&field_type=score")
+    claim_group(an, batch=BATCH_A, field_type="score")
     a, b, c = (world.items[k] for k in ("toan_ca_nam", "toan_hk1", "vat_li_hk2"))
     r = an.post("/group", data={
         "csrf_token": token(an), "batch": BATCH_A, "field_type": "score", "item": [str(a), str(b), str(c)],
@@ -526,7 +549,7 @@ def test_group_confirm_all(an, world):
 
 
 def test_group_invalid_values_come_back_and_the_rest_is_saved(an, world):
-    an.get(f"/group?batch={BATCH_A}&field_type=score")
+    claim_group(an, batch=BATCH_A, field_type="score")
     a, b, n = (world.items[k] for k in ("toan_ca_nam", "toan_hk1", "ngu_van_ca_nam"))
     r = an.post("/group", data={
         "csrf_token": token(an), "batch": BATCH_A, "field_type": "score", "item": [str(a), str(b), str(n)],
@@ -537,17 +560,18 @@ def test_group_invalid_values_come_back_and_the_rest_is_saved(an, world):
     assert re.findall(r'<div class="card[^"]*" data-item="(\d+)"', r.text) == [str(b)]
     assert item(world, "toan_ca_nam").status == "done"
     assert item(world, "toan_hk1").status == "claimed" and decisions(world, "toan_hk1") == []
-    # Nothing proposed and nothing typed: skipped and given back, not saved.
-    assert item(world, "ngu_van_ca_nam").status == "open" and decisions(world, "ngu_van_ca_nam") == []
+    # Nothing proposed and nothing typed: the box is blank on the paper.
+    assert (item(world, "ngu_van_ca_nam").status, item(world, "ngu_van_ca_nam").final_value) == ("done", None)
+    assert decisions(world, "ngu_van_ca_nam") == ["correct"]
 
 
 def test_a_field_opened_from_group_mode_goes_back_to_the_group(an, world):
-    html = an.get(f"/group?batch={BATCH_A}&field_type=score").text
+    html = claim_group(an, batch=BATCH_A, field_type="score").text
     i = world.items["toan_hk1"]
     link = f"/items/{i}?batch=HN-BD%2FHN-BD-THCS01%2F2024-001&amp;field_type=score&amp;mode=group"
     assert link in html
     page = an.get(link.replace("&amp;", "&")).text
-    assert 'name="mode" value="group"' in page and "Bỏ qua, về nhóm" in page
+    assert 'name="mode" value="group"' in page and "Bỏ qua, về nhóm" in page and 'id="item-form"' in page
     r = an.post(f"/items/{i}", data={"csrf_token": token(an), "action": "auto", "value": "6,5",
                                      "batch": BATCH_A, "field_type": "score", "mode": "group"})
     assert r.headers["location"] == "/group?batch=HN-BD%2FHN-BD-THCS01%2F2024-001&field_type=score&mode=group"
@@ -558,7 +582,7 @@ def test_a_field_opened_from_group_mode_goes_back_to_the_group(an, world):
 
 
 def test_group_release(an, world):
-    an.get(f"/group?batch={BATCH_A}&field_type=score")
+    claim_group(an, batch=BATCH_A, field_type="score")
     ids = [world.items[k] for k in ("toan_ca_nam", "toan_hk1")]
     r = an.post("/group/release", data={"csrf_token": token(an), "item": [str(i) for i in ids]})
     assert r.status_code == 303 and r.headers["location"] == "/"

@@ -77,8 +77,8 @@ def test_correct_a_score_with_the_keyboard(server, browser, world):
     before = _remaining(browser)
     assert before == 6
 
-    # "Từng trường" of the score row: claims the first flagged score and opens it in context.
-    browser.find_element(By.CSS_SELECTOR, 'tr[data-field-type="score"] td.links a').click()
+    # "Từng trường" of the score row: claims (a POST) the first flagged score and opens it in context.
+    browser.find_element(By.CSS_SELECTOR, 'tr[data-field-type="score"] button.one-by-one').click()
     target = world.items["toan_ca_nam"]
     _wait(browser, lambda d: f"/items/{target}?" in d.current_url, message="no item page")
     _wait(browser, _focused_and_selected("value"), message="the input never got focus and selection")
@@ -101,12 +101,17 @@ def test_correct_a_score_with_the_keyboard(server, browser, world):
     saved = store.get_item(world.engine, world.users["quantri"], target)
     assert (saved.status, saved.final_value) == ("done", "8,3")
 
-    # Esc gives the next item back and returns to the queue, one field fewer to review.
+    # Esc passes over the next item (given back) and opens the one after; the queue link leaves it,
+    # given back too: one field fewer to review.
     _wait(browser, _focused_and_selected("value"))
     browser.switch_to.active_element.send_keys(Keys.ESCAPE)
-    _wait(browser, lambda d: d.current_url == f"{server}/", message="Esc did not return to the queue")
-    assert _remaining(browser) == before - 1
+    third = world.items["toan_hk1"]
+    _wait(browser, lambda d: f"/items/{third}?" in d.current_url, message="Esc did not skip")
     assert store.get_item(world.engine, world.users["quantri"], nxt).status == "open"
+    browser.find_element(By.ID, "to-queue").click()
+    _wait(browser, lambda d: d.current_url == f"{server}/", message="the link did not return to the queue")
+    _wait(browser, lambda d: store.get_item(world.engine, world.users["quantri"], third).status == "open")
+    assert _remaining(browser) == before - 1
     browser.save_screenshot(str(ARTIFACTS / "review-queue.png"))
     assert _errors(browser) == []
 
@@ -117,7 +122,7 @@ def test_group_mode_with_the_keyboard(server, browser, world):
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     _login(browser, server)
-    browser.find_element(By.CSS_SELECTOR, 'tr[data-field-type="score"] td.links a:nth-of-type(2)').click()
+    browser.find_element(By.CSS_SELECTOR, 'tr[data-field-type="score"] button.as-group').click()
     _wait(browser, lambda d: "/group?" in d.current_url)
     keys = ["toan_ca_nam", "ngu_van_ca_nam", "toan_hk1", "vat_li_hk2"]
     ids = [world.items[k] for k in keys]
@@ -146,7 +151,8 @@ def test_group_mode_with_the_keyboard(server, browser, world):
     _wait(browser, on_card(3))
     browser.switch_to.active_element.send_keys(Keys.SHIFT, Keys.TAB)
     _wait(browser, on_card(2))
-    browser.switch_to.active_element.send_keys(Keys.F2)             # illegible
+    browser.switch_to.active_element.send_keys(Keys.F2)             # illegible, once confirmed
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
     _wait(browser, done(2))
     _wait(browser, on_card(3))
     browser.switch_to.active_element.send_keys(Keys.CONTROL, Keys.ENTER)  # confirm all: the last one
@@ -155,5 +161,6 @@ def test_group_mode_with_the_keyboard(server, browser, world):
     got = [store.get_item(world.engine, world.users["quantri"], i) for i in ids]
     assert [(g.status, g.final_value) for g in got] == [
         ("done", "8,4"), ("done", "7,0"), ("needs_paper", None), ("done", "9,1")]
-    assert "Không còn trường nào trong nhóm này" in browser.page_source
+    assert "Bạn chưa nhận trường nào trong nhóm này" in browser.page_source
+    assert "Không còn trường nào cần duyệt" in browser.page_source
     assert _errors(browser) == []

@@ -171,3 +171,57 @@ def csrf_of(html: str) -> str:
     m = CSRF_META.search(html)
     assert m, "page has no CSRF token"
     return m.group(1)
+
+
+# --- the stage tables the console reads names from (pipelines/review/books.py) ----------------------
+SCHOOL_A_NAME = "Trường THCS Nguyễn Du"
+STUDENT_1 = ("001208012345", "Nguyễn Văn An")  # THCS01-0001: matched to the roster
+STUDENT_2 = ("001308054321", "Trần Thị Bình")  # THCS01-0002: unmatched, the name as read on the page
+
+
+def write_book_tables(world: World) -> None:
+    """roster, roster_matches, normalized_records and page_images for batch A, as the pipeline writes
+    them (cast to their contracts): a school name, one student matched to the roster and one read only,
+    each book an identity page (p01, with its image) and the year page 2023-2024, grade 8 (p02)."""
+    import datetime as dt
+
+    from pipelines.table_io import write_table
+
+    st = world.storage
+    write_table(st, "roster", pd.DataFrame([{
+        "row_id": "roster.csv:2", "student_id": STUDENT_1[0], "full_name": STUDENT_1[1],
+        "name_key": "nguyen van an", "birth_date": dt.date(2010, 5, 4), "gender": "male", "ethnicity": "Kinh",
+        "school_code": SCHOOL_A, "school_name": SCHOOL_A_NAME, "district_code": DISTRICT_A, "cap_hoc": "THCS",
+        "class_name": "8A1", "first_year": 2021, "last_year": 2025, "source_encoding": "unicode",
+        "identifier_issues": [],
+    }]))
+    write_table(st, "roster_matches", pd.DataFrame([
+        {"batch_id": BATCH_A, "book_ref": "THCS01-0001", "student_id": STUDENT_1[0], "outcome": "matched",
+         "score": 0.97, "differing_fields": [], "candidates": [], "identifier_issues": []},
+        {"batch_id": BATCH_A, "book_ref": "THCS01-0002", "student_id": None, "outcome": "unmatched",
+         "score": 0.2, "differing_fields": [], "candidates": [], "identifier_issues": []},
+    ]), BATCH_A)
+    records, images = [], []
+    for n, (book, (sid, name)) in enumerate([("THCS01-0001", STUDENT_1), ("THCS01-0002", STUDENT_2)]):
+        for no, year, grade in [(1, None, None), (2, 2023, 8)]:
+            page = f"{book}-p{no:02d}"
+            fields = ([("full_name", "name", name), ("identifier", "identifier", sid)] if year is None
+                      else [("scores.toan.hk1", "score", "6,5")])
+            for fid, ftype, value in fields:
+                records.append({
+                    "batch_id": BATCH_A, "book_ref": book, "page_id": page, "school_year": year,
+                    "grade": grade, "rule_set": "tt58",
+                    "template_id": "identity" if year is None else TEMPLATE,
+                    "field_id": fid, "field_type": ftype, "raw_text": value, "value": value,
+                    "value_number": None, "value_date": None, "confidence": 0.9, "parse_error": None})
+            uri = f"pages/{BATCH_A}/{page}.png"
+            if no == 1:  # the year pages' images are the review fixtures' own
+                st.write_bytes(uri, page_png([]))
+            images.append({
+                "batch_id": BATCH_A, "page_id": page, "file_path": f"{book}.pdf", "file_sha256": "0" * 64,
+                "page_index": no - 1, "book_ref": book, "book_page_no": no, "image_uri": uri,
+                "image_sha256": "0" * 64, "source_dpi": 300.0, "dpi": 300, "width_px": PAGE_SIZE[0],
+                "height_px": PAGE_SIZE[1], "exif_rotation": 0, "rotation_applied": 0,
+                "orientation_confidence": 9.0 + n, "is_blank": False, "ink_ratio": 0.05})
+    write_table(st, "normalized_records", pd.DataFrame(records), BATCH_A)
+    write_table(st, "page_images", pd.DataFrame(images), BATCH_A)
