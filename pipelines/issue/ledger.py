@@ -14,11 +14,11 @@ the database), so the hash can cover them and a missing row leaves a gap ``check
 The lock is SQLite's write lock (``BEGIN IMMEDIATE``) or a PostgreSQL advisory lock.
 
 Which batch a version came from is in the columns ``batch_id`` and ``replaces_batch_id`` (the batch
-whose scans of the book it replaced; migration 0005), repeated on every row of the version. They are
-hashed only when set, so rows written before 0005 keep their hashes (:data:`_HASHED_WHEN_SET`).
+whose scans of the book it replaced; migration 0004), repeated on every row of the version. They are
+hashed only when set, so rows written before 0004 keep their hashes (:data:`_HASHED_WHEN_SET`).
 :func:`plan` reads them to keep two batches of a school that hold one book from superseding each
 other: a batch whose book another batch replaced issues nothing for it any more (versions issued
-before 0005 have no batch here; their XML names it in ``Book/BatchId``, which the caller may look up).
+before 0004 have no batch here; their XML names it in ``Book/BatchId``, which the caller may look up).
 
 Files first, row second: ``issue`` writes the signed XML and PDF under content-addressed names, then
 appends the rows in one transaction. A crash in between leaves files no row points to (harmless:
@@ -70,7 +70,7 @@ _PG_LOCK_KEY = 0x686F6362614C  # "hocbaL": serializes appends on PostgreSQL
 _HASHED = ("seq", "event", "record_id", "version", "status", "content_sha256", "xml_sha256", "pdf_sha256",
            "xml_uri", "pdf_uri", "signer_certs", "issued_at", "supersedes", "reason", "recorded_at")
 _HASHED_WHEN_SET = ("batch_id", "replaces_batch_id")
-"""Columns added later (0005): in the hashed row only when not None, so that the rows written before
+"""Columns added later (0004): in the hashed row only when not None, so that the rows written before
 them keep their hashes, while setting, changing or clearing one on any row breaks its hash."""
 
 
@@ -111,7 +111,7 @@ class LedgerEntry(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     batch_id: Mapped[str | None] = mapped_column(String(255))
     """The batch the version came from (``district/school/batch``), on every row of the version. None:
-    issued before the ledger kept it (migration 0005; the version's XML names it in ``Book/BatchId``)
+    issued before the ledger kept it (migration 0004; the version's XML names it in ``Book/BatchId``)
     or by a caller that gave none."""
     replaces_batch_id: Mapped[str | None] = mapped_column(String(255))
     """The batch whose scans of the book ``batch_id``'s scans replace (manifest column ``replaces``), on
@@ -300,7 +300,7 @@ def plan(engine: Engine, record_id: str, content_sha256: str, *, batch_id: str,
     batch whose place in the chain the ledger cannot tell (another first batch, which ingest
     refuses; or a rescan linked through a batch that never issued) and it is **held**: reported,
     nothing issued, never a step back. ``batch_of`` names the batch of an issue row whose
-    ``batch_id`` is None (issued before 0005: the caller reads it from the version's XML); without it
+    ``batch_id`` is None (issued before 0004: the caller reads it from the version's XML); without it
     such rows' batch is unknown. Such rows replaced nothing as far as the ledger knows.
     """
     digests = {content_sha256, *same_as}

@@ -144,7 +144,7 @@ def _issue_book(rec, keys, res: IssueResult, *, engine: Engine, storage: Storage
     from pipelines.issue.sign import sign_pdf, sign_xml
 
     def batch_of(entry) -> str | None:
-        # A version issued before the ledger kept its batch (batch_id NULL, before migration 0005): its
+        # A version issued before the ledger kept its batch (batch_id NULL, before migration 0004): its
         # XML names it (Book/BatchId).
         try:
             return record_batch_id(storage.read_bytes(entry.xml_uri))

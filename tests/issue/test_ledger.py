@@ -308,7 +308,7 @@ def test_an_issue_row_names_its_batch_and_the_batch_it_replaces(engine, storage)
 
 
 def test_rows_without_a_batch_hash_as_before_the_batch_columns():
-    """The entry hash of a row whose batch columns are None is the one hocba computed before 0005 (the
+    """The entry hash of a row whose batch columns are None is the one hocba computed before 0004 (the
     constant: that code's hash of this row), so chains written then still hold; a batch changes it."""
     row = {"seq": 7, "event": "issue", "record_id": "79760403-HB-0001", "version": 2, "status": "current",
            "content_sha256": "a" * 64, "xml_sha256": "b" * 64, "pdf_sha256": "c" * 64,
@@ -316,13 +316,13 @@ def test_rows_without_a_batch_hash_as_before_the_batch_columns():
            "signer_certs": [{"role": "school", "subject": "CN=Trường", "sha256": "d" * 64}],
            "issued_at": dt.datetime(2026, 5, 21, 3, 4, 5, tzinfo=dt.UTC), "supersedes": 5, "reason": None,
            "recorded_at": dt.datetime(2026, 5, 21, 3, 4, 6, 789, tzinfo=dt.UTC)}
-    before_0005 = "d4e0e94d85c22405d4712e2c57e875ffa7454c3354802fa69fe3094d1e5ea319"
-    assert ledger.entry_hash(row, "e" * 64) == before_0005 == _pre_0005_entry_hash(row, "e" * 64)
-    assert ledger.entry_hash({**row, "batch_id": None, "replaces_batch_id": None}, "e" * 64) == before_0005
+    before_0004 = "d4e0e94d85c22405d4712e2c57e875ffa7454c3354802fa69fe3094d1e5ea319"
+    assert ledger.entry_hash(row, "e" * 64) == before_0004 == _pre_0004_entry_hash(row, "e" * 64)
+    assert ledger.entry_hash({**row, "batch_id": None, "replaces_batch_id": None}, "e" * 64) == before_0004
     hashes = {ledger.entry_hash({**row, "batch_id": A}, "e" * 64),
               ledger.entry_hash({**row, "batch_id": B}, "e" * 64),
               ledger.entry_hash({**row, "batch_id": B, "replaces_batch_id": A}, "e" * 64)}
-    assert len(hashes) == 3 and before_0005 not in hashes
+    assert len(hashes) == 3 and before_0004 not in hashes
 
 
 def test_plan_keeps_two_batches_holding_one_book_from_superseding_each_other(engine, storage):
@@ -397,7 +397,7 @@ def test_plan_without_the_links_holds_rather_than_steps_back(engine, storage):
 
 def test_plan_ends_the_alternation_of_versions_issued_before_batches_were_noted(engine, storage):
     """Two batches that superseded each other at every re-run (v1 … v4, no batch in the ledger: issued
-    before 0005): the XML names each
+    before 0004): the XML names each
     version's batch; the batch that did not issue the latest version is replaced from now on."""
     rec = sample_record("HB-0506")
     batches = {}
@@ -412,10 +412,10 @@ def test_plan_ends_the_alternation_of_versions_issued_before_batches_were_noted(
 
 
 def test_plan_names_the_batch_of_versions_issued_before_the_batch_columns(engine, storage):
-    """Rows without a batch (issued before 0005): the caller tells their batch; unknown is treated as the
+    """Rows without a batch (issued before 0004): the caller tells their batch; unknown is treated as the
     same batch, as before (issue the correction)."""
     rec = sample_record("HB-0503")
-    put(engine, storage, make(rec, 1))  # no batch given: batch_id NULL, as before 0005
+    put(engine, storage, make(rec, 1))  # no batch given: batch_id NULL, as before 0004
     m = make(corrected(rec), 2)
     assert plan(engine, rec.record_id, m.digest, batch_id=B).action == "issue"
     asked: list[int] = []
@@ -504,25 +504,25 @@ def test_a_console_database_at_0001_gains_the_ledger_and_can_go_back(db_url):  #
         eng.dispose()
 
 
-# --- migration 0005: the batch columns --------------------------------------------------------------------
+# --- migration 0004: the batch columns --------------------------------------------------------------------
 _PRE_0005_HASHED = ("seq", "event", "record_id", "version", "status", "content_sha256", "xml_sha256",
                     "pdf_sha256", "xml_uri", "pdf_uri", "signer_certs", "issued_at", "supersedes", "reason",
                     "recorded_at")
 
 
-def _pre_0005_entry_hash(row: dict, prev_hash: str) -> str:
-    """The entry hash as hocba computed it before 0005: a frozen copy, independent of the module's."""
+def _pre_0004_entry_hash(row: dict, prev_hash: str) -> str:
+    """The entry hash as hocba computed it before 0004: a frozen copy, independent of the module's."""
     data = {k: (row[k].astimezone(dt.UTC).isoformat(timespec="microseconds")
                 if k in ("issued_at", "recorded_at") else row[k]) for k in _PRE_0005_HASHED}
     blob = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(f"{prev_hash}\n{blob}".encode()).hexdigest()
 
 
-def _before_0005() -> str:
-    """The revision 0005 follows (the console's migrations may add one between the ledger's)."""
+def _before_0004() -> str:
+    """The revision 0004 follows (the console's migrations may add one between the ledger's)."""
     from alembic.script import ScriptDirectory
 
-    return str(ScriptDirectory.from_config(db.alembic_config()).get_revision("0005").down_revision)
+    return str(ScriptDirectory.from_config(db.alembic_config()).get_revision("0004").down_revision)
 
 
 def _migrate(eng: Engine, revision: str, *, down: bool = False) -> None:
@@ -533,8 +533,8 @@ def _migrate(eng: Engine, revision: str, *, down: bool = False) -> None:
         conn.commit()
 
 
-def _rows_from_before_0005(storage: Storage, made: list[Made]) -> list[dict]:
-    """A chain as hocba wrote it before 0005 (no batch columns): each record's v1 issued, the last revoked."""
+def _rows_from_before_0004(storage: Storage, made: list[Made]) -> list[dict]:
+    """A chain as hocba wrote it before 0004 (no batch columns): each record's v1 issued, the last revoked."""
     rows, prev = [], ledger.GENESIS
     events = [("issue", m) for m in made] + [("revoke", made[-1])]
     for seq, (event, m) in enumerate(events, start=1):
@@ -545,17 +545,17 @@ def _rows_from_before_0005(storage: Storage, made: list[Made]) -> list[dict]:
              "signer_certs": CERTS, "issued_at": AT, "supersedes": None,
              "reason": "quét nhầm" if event == "revoke" else None,
              "recorded_at": AT + dt.timedelta(minutes=seq, microseconds=seq), "prev_hash": prev}
-        r["entry_hash"] = prev = _pre_0005_entry_hash(r, prev)
+        r["entry_hash"] = prev = _pre_0004_entry_hash(r, prev)
         rows.append(r)
     return rows
 
 
-def test_a_ledger_from_before_0005_still_holds_after_it_and_takes_batches(db_url, storage):  # noqa: F811
+def test_a_ledger_from_before_0004_still_holds_after_it_and_takes_batches(db_url, storage):  # noqa: F811
     eng = db.make_engine(db_url)
     try:
-        _migrate(eng, _before_0005())
+        _migrate(eng, _before_0004())
         kept, gone = make(sample_record("HB-0701"), 1), make(sample_record("HB-0702"), 1)
-        old = _rows_from_before_0005(storage, [kept, gone])
+        old = _rows_from_before_0004(storage, [kept, gone])
         with db.writer(eng).begin() as conn:
             conn.execute(insert(LedgerEntry.__table__), old)  # the columns of then: no batch
         db.upgrade(eng)
@@ -582,7 +582,7 @@ def test_a_ledger_from_before_0005_still_holds_after_it_and_takes_batches(db_url
                 conn.execute(text(sql))
         # going back would drop hashed values: refused, nothing changed
         with pytest.raises(RuntimeError, match="would break the hash chain"):
-            _migrate(eng, _before_0005(), down=True)
+            _migrate(eng, _before_0004(), down=True)
         assert db.current_revision(eng) == _head() and check_chain(eng).ok
     finally:
         eng.dispose()
@@ -592,7 +592,7 @@ def test_0005_goes_back_while_no_row_has_a_batch_and_keeps_the_triggers(engine, 
     put(engine, storage, v1)
     put(engine, storage, v2)
     head = check_chain(engine)
-    _migrate(engine, _before_0005(), down=True)
+    _migrate(engine, _before_0004(), down=True)
     with engine.connect() as conn:
         columns = {c["name"] for c in inspect(conn).get_columns("issue_ledger")}
     assert "batch_id" not in columns and "replaces_batch_id" not in columns and "entry_hash" in columns
@@ -606,7 +606,7 @@ def test_the_chain_shows_an_edited_batch(tmp_path, storage, v1, v2):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     eng = db.make_engine(url)
     db.upgrade(eng)
-    put(eng, storage, v1)  # no batch: hashed as before 0005
+    put(eng, storage, v1)  # no batch: hashed as before 0004
     put_from(eng, storage, v2, B, replaces=A)  # 2: supersede v1, 3: issue v2 from B
     eng.dispose()
     cases = {

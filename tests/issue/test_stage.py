@@ -206,7 +206,7 @@ def test_versions_issued_under_the_old_content_hash_are_not_reissued(fresh, pki)
     xml = sign_xml(xml, keys.school)
     pdf = sign_pdf(render_pdf(rec, xml=xml, version=1, issued_at=at), keys.pdf_order)
     issue(fresh["engine"], fresh["storage"], record_id=rec.record_id, content_sha256=old, xml=xml, pdf=pdf,
-          signer_certs=keys.summaries(), issued_at=at)  # and no batch, as before 0005
+          signer_certs=keys.summaries(), issued_at=at)  # and no batch, as before 0004
     r = _run(fresh, [rec])
     assert (r.new, r.unchanged, list(r.issued["version"])) == (0, 1, [1])
     # a book of another batch meeting such a version: its batch is read from the version's XML

@@ -17,7 +17,7 @@ from pipelines.review import db
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"review_user", "review_item", "review_decision", "review_audit_log", "issue_ledger",
           "review_session"}
-HEAD = "0005"  # newest revision (0003: server-side console sessions; 0005: the ledger's batch columns)
+HEAD = "0004"  # newest revision (0003: server-side console sessions; 0004: the ledger's batch columns)
 
 
 def test_upgrade_creates_every_table_and_is_idempotent(db_url):
@@ -124,6 +124,6 @@ def test_migration_scripts_ship_inside_the_package():
     assert root == db.MIGRATIONS_DIR
     assert (root / "env.py").is_file() and (root / "script.py.mako").is_file()
     assert [p.name for p in sorted((root / "versions").glob("*.py"))] == [
-        "0001_initial.py", "0002_issue_ledger.py", "0003_sessions.py", "0005_ledger_batch.py"]
+        "0001_initial.py", "0002_issue_ledger.py", "0003_sessions.py", "0004_ledger_batch.py"]
     pyproject = (Path(db.__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert 'packages = ["pipelines"]' in pyproject

@@ -1,6 +1,6 @@
 """The issue ledger keeps which scan batch each version came from, and the batch it replaced.
 
-Revision ID: 0005
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-02
 """
@@ -18,7 +18,7 @@ from alembic import op
 # append-only triggers of 0002. Those triggers name no columns (SQLite: BEFORE UPDATE ON the table;
 # PostgreSQL: FOR EACH ROW), so they cover the new columns as they are.
 
-revision = "0005"
+revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
@@ -40,6 +40,6 @@ def downgrade() -> None:
     if kept:
         raise RuntimeError(
             f"{TABLE}: {kept} rows name their batch, and their entry hashes cover it; dropping the columns "
-            "would break the hash chain. Keep revision 0005, or restore the backup taken before it.")
+            "would break the hash chain. Keep revision 0004, or restore the backup taken before it.")
     for name in reversed(COLUMNS):
         op.drop_column(TABLE, name)
