@@ -67,10 +67,10 @@ def main() -> None:
 
         get_settings.cache_clear()
         settings = get_settings()
+        from pipelines.db import database
         from pipelines.issue.keys import signing_keys
         from pipelines.issue.pki import init_pki
         from pipelines.issue.stage import issue_batch, verify_issued
-        from pipelines.review.db import database
         from pipelines.storage import Storage
         from pipelines.synth.accepted import issue_inputs
 

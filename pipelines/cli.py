@@ -1,4 +1,5 @@
-"""The `hocba` command. Exceptions become exit codes here, and only here."""
+"""The `hocba` command. Exceptions become exit codes here, and only here (the codes: ``ExitCode``,
+documented in docs/operations.md, "Exit codes")."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from pathlib import Path
 
 import click
 
-from pipelines.errors import ConfigError, HocbaError
+from pipelines.errors import ConfigError, ExitCode, HocbaError
 
 
 def _fail(exc: HocbaError) -> None:
     click.secho(f"lỗi / error: {exc}", fg="red", err=True)
-    sys.exit(exc.exit_code)
+    sys.exit(int(exc.exit_code))
 
 
 class _Group(click.Group):
@@ -79,10 +80,6 @@ def demo(schools: int, students: int, seed: int, difficulty: str, fresh: bool, s
              simulate_review=simulate_review, echo=click.echo)
 
 
-RUN_CHECK_FAILED = 7
-"""`hocba run`: a blocking asset check failed, so the run stopped after that step."""
-
-
 @main.command("run")
 @click.argument("batches", nargs=-1, metavar="[DISTRICT/SCHOOL/BATCH]...")
 @click.option("--all", "all_batches", is_flag=True,
@@ -99,7 +96,8 @@ def run_batches(batches: tuple[str, ...], all_batches: bool, accepted: bool, ros
     Registers each batch as a partition of scan_batches if the inbox sensor has not, runs
     scan_batch_job for it through Dagster (the UI lists the runs), shows each step as it goes and
     prints a summary. Exit code 0 only when every run succeeded; otherwise the code of the error a
-    step raised (2 setting, 3 contract, 4 input, …), 7 when a blocking check failed, else 1."""
+    step raised (docs/operations.md, "Exit codes"), check_failed (7) when a blocking check failed,
+    else 1."""
     import time
 
     from pipelines.dagster_home import instance as get_instance
@@ -154,11 +152,11 @@ def run_batches(batches: tuple[str, ...], all_batches: bool, accepted: bool, ros
                     + ", ".join(o.partition_key for o in failed)
                     + "; the steps' errors are above, the whole story in the Dagster UI (Runs)",
                     fg="red", err=True)
-        sys.exit(_run_exit_code(failed[0]))
+        sys.exit(int(_run_exit_code(failed[0])))
 
 
-def _run_exit_code(outcome) -> int:
-    """A failed run's exit code: the HocbaError a step raised, a blocking check, or 1."""
+def _run_exit_code(outcome) -> ExitCode:
+    """A failed run's exit code: the HocbaError a step raised, a blocking check, or ``other``."""
     classes: dict[str, type[HocbaError]] = {}
     todo: list[type[HocbaError]] = [HocbaError]
     while todo:
@@ -168,7 +166,7 @@ def _run_exit_code(outcome) -> int:
     for f in outcome.step_failures:
         if f.error_class in classes:
             return classes[f.error_class].exit_code
-    return RUN_CHECK_FAILED if outcome.blocking_failed else 1
+    return ExitCode.check_failed if outcome.blocking_failed else ExitCode.other
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -223,7 +221,7 @@ def user() -> None:
 
 
 def _review_db(database_url: str | None):
-    from pipelines.review.db import database
+    from pipelines.db import database
 
     return database(database_url)
 
@@ -363,7 +361,8 @@ def verify(files: tuple[Path, ...], as_json: bool, trust: tuple[Path, ...], no_l
            database_url: str | None) -> None:
     """Verify signed records (PDF or XML): signatures, trust, changes after signing, schema, ledger.
 
-    Exit code 0 only when every file verifies and, with the ledger, is its record's current version."""
+    Exit code 0 only when every file verifies and, with the ledger, is its record's current version;
+    verify_failed (8) when one does not."""
     from pipelines.issue.verify import load_trust_roots, verify_file
     from pipelines.settings import get_settings
 
@@ -381,15 +380,12 @@ def verify(files: tuple[Path, ...], as_json: bool, trust: tuple[Path, ...], no_l
         else:
             click.secho(v.line(), fg=None if v.ok else "red")
     if failed:
-        sys.exit(1)
+        sys.exit(int(ExitCode.verify_failed))
 
 
 @main.group()
 def ledger() -> None:
     """The issue ledger: every issued, superseded and revoked record version, hash-chained."""
-
-
-_STATUS_VI = {"current": "hiện hành", "superseded": "đã bị thay thế", "revoked": "đã thu hồi"}
 
 
 @ledger.command("check")
@@ -414,12 +410,12 @@ def ledger_check(database_url: str | None) -> None:
 @_database_url
 def ledger_show(record_id: str, as_json: bool, database_url: str | None) -> None:
     """A record's versions, their status and files, and its events (RECORD_ID, or a file's sha256)."""
-    from pipelines.issue.errors import LedgerError
-    from pipelines.issue.ledger import find
+    from pipelines.issue.errors import NotInLedger
+    from pipelines.issue.ledger import STATUS_VI, find
 
     rows = find(_review_db(database_url), record_id)
     if not rows:
-        raise LedgerError(f"không có trong sổ cấp phát / not in the ledger: {record_id}")
+        raise NotInLedger(f"không có trong sổ cấp phát / not in the ledger: {record_id}")
     if as_json:
         for e in rows:
             d = {c: getattr(e, c) for c in (
@@ -434,7 +430,7 @@ def ledger_show(record_id: str, as_json: bool, database_url: str | None) -> None
         if e.event != "issue":
             continue
         status = latest[e.version].status
-        click.echo(f"  v{e.version}  {_STATUS_VI[status]} / {status}   cấp / issued "
+        click.echo(f"  v{e.version}  {STATUS_VI[status]} / {status}   cấp / issued "
                    f"{e.issued_at:%Y-%m-%d %H:%M:%S} UTC  (#{e.seq})")
         if e.batch_id:
             click.echo(f"      lô / batch {e.batch_id}"

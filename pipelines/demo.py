@@ -133,8 +133,8 @@ def demo_review(defs, instance, keys: list[str], truth_dir: Path, simulate: bool
     random password."""
     import secrets
 
+    from pipelines.db import database
     from pipelines.review.auth import add_user, get_user_by_name, set_password
-    from pipelines.review.db import database
     from pipelines.review.simulate import simulate_review
     from pipelines.review.store import batch_counts
     from pipelines.runner import finished_reviews, run_all
@@ -162,8 +162,8 @@ def demo_review(defs, instance, keys: list[str], truth_dir: Path, simulate: bool
 
 
 def summarize_issue(storage: Storage, keys: list[str]) -> dict:
+    from pipelines.db import database
     from pipelines.issue.ledger import check_chain
-    from pipelines.review.db import database
 
     settings = get_settings()
     issued = read_table(storage, "issued_records", list(keys))

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pipelines.errors import HocbaError
+from pipelines.errors import ExitCode, HocbaError
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ MAX_DEATHS_IN_A_ROW = 3
 
 class WorkerPoolError(HocbaError):
     """Worker processes die whatever they run: the machine, not an input, is at fault."""
+
+    exit_code = ExitCode.worker
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class ReviewDatabaseResource(dg.ConfigurableResource):
     url: str
 
     def engine(self):
-        from pipelines.review.db import database
+        from pipelines.db import database
 
         return database(self.url)
 

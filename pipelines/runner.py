@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from pipelines.errors import InputError
-from pipelines.partitions import BatchKey, scan_batches
+from pipelines.ids import BatchKey
+from pipelines.partitions import scan_batches
 
 PROGRESS_LINE = re.compile(r"^\S+ (?P<key>\S+): (?P<done>\d+)/(?P<total>\d+) (?P<unit>[a-z]+)$")
 """A step's progress as its log line says it, e.g. ``ocr 760/79760401/b001: 12/40 pages``."""

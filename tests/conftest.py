@@ -8,6 +8,8 @@ import pytest
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
+pytest_plugins = ["tests.db.fixtures"]  # db_url, engine: SQLite, and PostgreSQL when one is given
+
 
 @pytest.fixture
 def hocba_home(tmp_path, monkeypatch):

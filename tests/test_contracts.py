@@ -25,13 +25,17 @@ def test_every_yaml_file_is_loaded_by_some_loader():
     rules = {f"rules/{n}.yaml" for n in ("eras", "provinces", "rule_sets", "subjects",
                                          "vocabularies", "book_checks", "roster_matching", "decisions")}
     ingest = {"ingest/manifest.yaml", "ingest/quarantine_reasons.yaml"}
+    labels = {"labels/console.yaml"}
     c.eras(), c.provinces(), c.rule_sets(), c.vocabularies(), c.field_types()
     c.quarantine_reasons()
+    from pipelines.contracts.labels import console_labels
+
+    console_labels()
     from pipelines.validate.decide import decision_rules
     from pipelines.validate.roster import matching_rules
 
     decision_rules(), matching_rules(), c.book_checks()
-    assert loaded == tables | templates | rules | ingest
+    assert loaded == tables | templates | rules | ingest | labels
 
 
 def test_tables_cover_design_and_build_arrow_schemas():

@@ -22,9 +22,9 @@ def district_run(tmp_path_factory):
     from pipelines.cli import main
     from pipelines.coverage.tables import load_coverage
     from pipelines.dagster_home import instance as get_instance
+    from pipelines.db import database
     from pipelines.definitions import build_defs
     from pipelines.issue.pki import ensure_pki
-    from pipelines.review.db import database
     from pipelines.review.simulate import simulate_review
     from pipelines.review.store import batch_counts, corrections
     from pipelines.runner import compute_coverage, discover_batches, finished_reviews, read_inbox

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from pipelines.cli import RUN_CHECK_FAILED, _run_exit_code, main
+from pipelines.cli import _run_exit_code, main
+from pipelines.errors import ExitCode
 from pipelines.runner import RunOutcome, StepFailure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,8 +70,8 @@ def test_a_batch_not_in_the_inbox_is_refused_naming_what_is_there(home, tmp_path
 
 def test_usage_errors(home):
     runner = CliRunner()
-    assert runner.invoke(main, ["run"]).exit_code == 2
-    assert runner.invoke(main, ["run", "--all", "760/s1/b001"]).exit_code == 2
+    assert runner.invoke(main, ["run"]).exit_code == ExitCode.usage
+    assert runner.invoke(main, ["run", "--all", "760/s1/b001"]).exit_code == ExitCode.usage
 
 
 def test_a_failing_stage_is_shown_summarized_and_sets_the_exit_code(home):
@@ -106,12 +107,14 @@ def test_exit_codes_come_from_the_error_a_step_raised():
         return RunOutcome("760/s1/b001", "scan_batch_job", False, "r", 1.0, blocking,
                           blocking_failed=blocking, step_failures=failures)
 
-    assert _run_exit_code(outcome(StepFailure("validate_pages", "ConfigError", "the roster is empty"))) == 2
+    assert _run_exit_code(outcome(StepFailure("validate_pages", "ConfigError", "the roster is empty"))) == 9
     assert _run_exit_code(outcome(StepFailure("ingest_scans", "InputError", "manifest"))) == 4
     assert _run_exit_code(outcome(StepFailure("ingest_scans", "ContractError", "table"))) == 3
+    assert _run_exit_code(outcome(StepFailure("ingest_scans", "RosterError", "no roster"))) == 4
+    assert _run_exit_code(outcome(StepFailure("ocr_pages", "WorkerPoolError", "workers die"))) == 14
     assert _run_exit_code(outcome(StepFailure("issued_records", "DagsterAssetCheckFailedError", "1 check"),
-                                  blocking=("issued_records:every_record_verifies",))) == RUN_CHECK_FAILED
-    assert _run_exit_code(outcome(StepFailure("ocr_pages", "MemoryError", ""))) == 1
+                                  blocking=("issued_records:every_record_verifies",))) == 7
+    assert _run_exit_code(outcome(StepFailure("ocr_pages", "MemoryError", ""))) == ExitCode.other == 1
 
 
 # --- a batch with links, a FIFO and a path out of the folder, beside good scans ---------------------

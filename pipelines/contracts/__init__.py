@@ -5,6 +5,7 @@ read from there; code never restates it. Loading is strict: an unknown key or a
 missing one is a ``ContractError`` naming the file.
 """
 
+from pipelines.contracts.fields import FieldId, FieldIdError
 from pipelines.contracts.loader import CONTRACTS_DIR, ContractError
 from pipelines.contracts.rules import (
     EraRow,
@@ -26,6 +27,8 @@ __all__ = [
     "CONTRACTS_DIR",
     "ContractError",
     "EraRow",
+    "FieldId",
+    "FieldIdError",
     "FieldSpec",
     "FieldType",
     "ProvinceCodes",

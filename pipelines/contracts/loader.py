@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from pipelines.errors import HocbaError
+from pipelines.errors import ExitCode, HocbaError
 
 # The contracts ship beside the package (and inside the wheel); HOCBA_CONTRACTS_DIR
 # lets a deployment point at a reviewed copy without a code change.
@@ -21,7 +21,7 @@ CONTRACTS_DIR = Path(
 class ContractError(HocbaError):
     """A file under data_contracts/ is missing, malformed or inconsistent."""
 
-    exit_code = 3
+    exit_code = ExitCode.contract
 
 
 class Strict(BaseModel):

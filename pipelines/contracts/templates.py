@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from pipelines.contracts.fields import FieldId
 from pipelines.contracts.loader import CONTRACTS_DIR, ContractError, Strict, load
 from pipelines.contracts.rules import subject_catalog, vocabularies
 
@@ -205,6 +206,10 @@ class FieldSpec(Strict):
     optional: bool = False
     printed: bool = False
 
+    @property
+    def id(self) -> FieldId:
+        return FieldId(self.table, self.row, self.column) if self.table else FieldId(self.field_id)
+
 
 class Template(Strict):
     template_id: str
@@ -267,7 +272,7 @@ class Template(Strict):
 def _expand(t: Template):
     for f in t.fields:
         yield FieldSpec(
-            field_id=f.id, type=f.type, box=f.box, vocabulary=f.vocabulary, printed=f.printed
+            field_id=str(FieldId(f.id)), type=f.type, box=f.box, vocabulary=f.vocabulary, printed=f.printed
         )
     for table in t.tables:
         xs = t.column_x(table)
@@ -282,7 +287,7 @@ def _expand(t: Template):
                 if ftype is None:
                     raise ContractError(f"{t.template_id}: cell {table.id}.{row.key}.{col.key} has no type")
                 yield FieldSpec(
-                    field_id=f"{table.id}.{row.key}.{col.key}",
+                    field_id=str(FieldId.cell(table.id, row.key, col.key)),
                     type=ftype,
                     box=(x, y, col.width, table.row_height),
                     vocabulary=col.vocabulary,

@@ -20,8 +20,8 @@ UPSTREAM = ["roster", "scan_manifest", "file_quarantine", "page_layouts", "norma
     description="Coverage over every batch, the review database, the ledger and the roster.",
 )
 def coverage(context: dg.AssetExecutionContext, storage: StorageResource, review_db: ReviewDatabaseResource):
-    from pipelines.coverage.check import district_totals, problems, source_totals
     from pipelines.coverage.compute import compute, load_sources
+    from pipelines.coverage.recount import district_totals, problems, source_totals
     from pipelines.coverage.tables import coverage_pct
 
     engine, store = review_db.engine(), storage.storage()

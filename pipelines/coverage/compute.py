@@ -18,6 +18,7 @@ import pandas as pd
 
 from pipelines.coverage.tables import CELL_KEY
 from pipelines.domain.grading import GRADES
+from pipelines.issue.ledger import CURRENT
 from pipelines.issue.model import make_record_id
 from pipelines.storage import Storage
 from pipelines.table_io import read_table, stored_partitions
@@ -51,7 +52,7 @@ class Sources:
     issued: pd.DataFrame
     """issued_records: batch_id, book_ref, student_id, record_id"""
     items: pd.DataFrame
-    """review items: batch_id, page_id, status, created_at, resolved_at (store.item_progress)"""
+    """review items: batch_id, page_id, status, created_at, resolved_at (review.queries.item_progress)"""
     ledger: pd.DataFrame
     """one row per issued version: record_id, version, status, issued_at, recorded_at (ledger.versions)"""
 
@@ -66,7 +67,7 @@ def _per_partition(storage: Storage, table: str, columns: list[str]) -> pd.DataF
 
 def load_sources(storage: Storage, engine) -> Sources:
     from pipelines.issue.ledger import versions
-    from pipelines.review.store import item_progress
+    from pipelines.review.queries import item_progress
 
     years = _per_partition(storage, "normalized_records", ["batch_id", "page_id", "school_year", "grade"])
     # A year page's fields all carry its year; keep the first read one per page.
@@ -198,7 +199,7 @@ def compute(src: Sources, now: dt.datetime | None = None) -> Coverage:
     book_cap = (pages[pages["grade"] > 0].groupby(["school", "book_ref"])["grade"].max()
                 .pipe(_cap_of_grade).rename("book_cap").reset_index())
     records = _record_schools(src.manifest)
-    ledger_current = src.ledger[src.ledger["status"] == "current"]
+    ledger_current = src.ledger[src.ledger["status"] == CURRENT]
     current = ledger_current[["record_id"]].merge(records, on="record_id", how="left")
     issued = _with_school(src.issued)
     issued = issued[issued["record_id"].isin(set(ledger_current["record_id"]))]

@@ -7,21 +7,17 @@ from pipelines.resources import ReviewDatabaseResource
 
 def fingerprint(instance: dg.DagsterInstance, engine) -> str:
     """Changes whenever a counted asset is materialized, a review item changes state, or the ledger grows."""
-    from sqlalchemy import func, select
-
     from pipelines.coverage.assets import UPSTREAM
-    from pipelines.issue.ledger import LedgerEntry
-    from pipelines.review.db import ReviewItem
+    from pipelines.issue.ledger import last_seq
+    from pipelines.review.queries import activity
 
     ids = []
     for name in UPSTREAM:
         ev = instance.get_latest_materialization_event(dg.AssetKey(name))
         ids.append(f"{ev.run_id}@{ev.timestamp}" if ev is not None else "-")
-    with engine.connect() as conn:
-        items = conn.execute(select(func.count(), func.max(ReviewItem.resolved_at), func.sum(
-            func.length(ReviewItem.status)))).one()
-        seq = conn.execute(select(func.max(LedgerEntry.seq))).scalar()
-    return ":".join([*ids, str(items[0]), str(items[1]), str(items[2]), str(seq)])
+    items = activity(engine)
+    return ":".join([*ids, str(items.items), str(items.last_resolved_at), str(items.status_length),
+                     str(last_seq(engine))])
 
 
 @dg.sensor(

@@ -7,9 +7,8 @@ from collections import Counter
 import pandas as pd
 
 from pipelines.ingest.inbox import walk
+from pipelines.ingest.manifest import MANIFEST_NAME
 from pipelines.storage import Storage
-
-MANIFEST_NAME = "manifest.csv"
 
 
 def files_in_batch(inbox: Storage, batch_rel: str) -> list[str]:

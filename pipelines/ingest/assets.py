@@ -3,9 +3,10 @@
 
 import dagster as dg
 
+from pipelines.ids import BatchKey
 from pipelines.ingest.accounting import files_in_batch, unaccounted_files, unaccounted_pages
 from pipelines.ingest.batch import ingest_batch
-from pipelines.partitions import BatchKey, scan_batches
+from pipelines.partitions import scan_batches
 from pipelines.resources import InboxResource, RunSettingsResource, StorageResource, table_out
 
 INGEST_TABLES = ("scan_manifest", "file_quarantine", "page_images", "page_quarantine")

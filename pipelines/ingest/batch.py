@@ -45,9 +45,11 @@ import pandas as pd
 from pipelines.contracts import quarantine_reasons
 from pipelines.errors import InputError
 from pipelines.frames import to_frame
+from pipelines.ids import page_id
 from pipelines.ingest import raster
 from pipelines.ingest.books import BookVerdict, SchoolBooks, judge_book, school_books
-from pipelines.ingest.inbox import Entry, NotRegularFile, open_file, probe, still_same_file, walk
+from pipelines.ingest.errors import NotRegularFile
+from pipelines.ingest.inbox import Entry, open_file, probe, still_same_file, walk
 from pipelines.ingest.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -193,7 +195,7 @@ class _Run:
         self.now = now
         self.progress = progress
         self.spool_dir = spool_dir
-        self.inbox_local = _is_local(inbox)
+        self.inbox_local = inbox.is_local
         self.reasons = quarantine_reasons()
         self.scan_rows: list[tuple[int, dict]] = []
         self.file_q: list[tuple[int, dict]] = []
@@ -579,11 +581,6 @@ def _k2(item: tuple) -> tuple[int, int]:
     return item[0], item[1]
 
 
-def page_id(file_sha256: str, page_index: int) -> str:
-    """Stable page id: first 16 hex of the file's sha256, '-p', 3-digit page index."""
-    return f"{file_sha256[:16]}-p{page_index:03d}"
-
-
 _VI_KIND = {"symlink": "một liên kết (symlink)", "file": "một tệp", "fifo": "một FIFO",
             "socket": "một socket", "device": "một tệp thiết bị", "other": "một tệp đặc biệt"}  # fmt: skip
 
@@ -596,12 +593,6 @@ def _judge_books(manifest: Manifest, known: SchoolBooks, **where: str) -> dict[s
         if row.replaces:
             replaces[row.book_ref].append(row.replaces)
     return {ref: judge_book(ref, values, known, **where) for ref, values in replaces.items()}
-
-
-def _is_local(storage: Storage) -> bool:
-    protocol = storage.fs.protocol
-    protocols = {protocol} if isinstance(protocol, str) else set(protocol)
-    return bool({"file", "local"} & protocols)
 
 
 def _process_shareable(storage: Storage) -> bool:

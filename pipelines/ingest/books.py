@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pipelines.ids import batch_name
 from pipelines.storage import Storage
 from pipelines.table_io import read_table, stored_partitions
 
@@ -86,7 +87,7 @@ def judge_book(
     unrelated = sorted(set(held) - related)
     if unrelated:
         latest = _latest(held)
-        hint = f"; to replace its scans write replaces={_short(latest[0])}" if len(latest) == 1 else ""
+        hint = f"; to replace its scans write replaces={batch_name(latest[0])}" if len(latest) == 1 else ""
         return BookVerdict(refused=("book_ref_taken", f"book_ref {book_ref!r} is already held by "
                                     f"batch {', '.join(unrelated)}{hint}"))  # fmt: skip
     return BookVerdict(replaces_batch_id=target)
@@ -139,10 +140,6 @@ def _latest(held: Holders) -> list[str]:
     """The holders no other holder replaces: whose scans of the book are current."""
     replaced = {r for r in held.values() if r}
     return sorted(b for b in held if b not in replaced)
-
-
-def _short(batch_id: str) -> str:
-    return batch_id.rsplit("/", 1)[-1]
 
 
 def _bad(detail: str) -> BookVerdict:

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Literal
 
-from pipelines.errors import InputError
+from pipelines.ingest.errors import NotRegularFile
 from pipelines.storage import Storage
 
 Kind = Literal["file", "directory", "symlink", "fifo", "socket", "device", "other"]
@@ -65,14 +65,6 @@ class Entry:
         if self.kind == "symlink" and self.target is not None:
             what += f" to {self.target!r}"
         return what
-
-
-class NotRegularFile(InputError):
-    """What was to be opened is not (or no longer) the regular file that was listed."""
-
-    def __init__(self, entry: Entry, why: str = "") -> None:
-        self.entry = entry
-        super().__init__(f"{entry.path!r} is {entry.describe()}{why}")
 
 
 def _kind(mode: int) -> Kind:

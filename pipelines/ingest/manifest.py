@@ -22,7 +22,8 @@ from typing import Literal
 
 from pipelines.contracts.loader import ContractError, Strict, load
 from pipelines.errors import InputError
-from pipelines.ingest.inbox import NotRegularFile, open_file
+from pipelines.ingest.errors import NotRegularFile
+from pipelines.ingest.inbox import open_file
 from pipelines.storage import Storage
 
 MANIFEST_NAME = "manifest.csv"

@@ -187,9 +187,7 @@ def atomic_copy(storage: Storage, rel: str, src: IO[bytes]) -> None:
     Object stores make a PUT atomic by themselves; on a file system the bytes go to a
     temporary name in the same folder and are renamed into place.
     """
-    protocol = storage.fs.protocol
-    protocols = {protocol} if isinstance(protocol, str) else set(protocol)
-    if not {"file", "local"} & protocols:
+    if not storage.is_local:
         with storage.open(rel, "wb") as out:
             shutil.copyfileobj(src, out, 1 << 20)
         return

@@ -19,6 +19,7 @@ import numpy as np
 from pdf2image import convert_from_path, pdfinfo_from_path
 from PIL import Image, ImageOps
 
+from pipelines.ingest.errors import FileOpenError, PageDecodeError
 from pipelines.ingest.sniff import Format
 
 TARGET_DPI = 300
@@ -43,14 +44,6 @@ MAX_PAGE_PIXELS = 120_000_000
 # 2, 4, 5, 7 also mirror it (never written by scanners or phones in practice).
 EXIF_DEGREES = {1: 0, 2: 0, 3: 180, 4: 180, 5: 270, 6: 90, 7: 90, 8: 270}
 EXIF_ORIENTATION_TAG = 0x0112
-
-
-class PageDecodeError(Exception):
-    """One page could not be decoded; ``str(exc)`` is the technical detail (English)."""
-
-
-class FileOpenError(Exception):
-    """The file cannot be opened at all; ``str(exc)`` is the technical detail (English)."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ and the values are children's personal data.
 
 from __future__ import annotations
 
-from pipelines.errors import ConfigError, HocbaError, InputError
+from pipelines.errors import ConfigError, ExitCode, HocbaError, InputError
 
 
 class IssueError(HocbaError):
@@ -27,20 +27,32 @@ class RecordInvalid(IssueError, InputError):
 class LedgerError(IssueError):
     """The ledger refuses an operation (unknown version, already revoked, …)."""
 
-    exit_code = 4
+    exit_code = ExitCode.refused
+
+
+class NotInLedger(LedgerError):
+    """The ledger has no such record, or no such version of it."""
+
+    exit_code = ExitCode.not_found
 
 
 class LedgerConflict(LedgerError):
     """The ledger moved on while this record was being made (another process issued a version of it
     first): nothing was appended; make the record again from ``next_version``."""
 
-    exit_code = 5
+    exit_code = ExitCode.conflict
 
 
 class LedgerCorrupt(IssueError):
     """The ledger's hash chain or its event sequence does not hold: rows were edited or removed."""
 
-    exit_code = 6
+    exit_code = ExitCode.ledger_corrupt
+
+
+class SigningError(IssueError):
+    """A document cannot be signed as asked: input a signer cannot take, or a TSA that does not answer."""
+
+    exit_code = ExitCode.signing
 
 
 class SigningKeyError(IssueError, ConfigError):

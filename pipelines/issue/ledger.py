@@ -46,6 +46,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     insert,
     or_,
     select,
@@ -54,16 +55,20 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pipelines.issue.errors import LedgerConflict, LedgerError
-from pipelines.review.db import Base, UTCDateTime, utcnow, writer
+from pipelines.db import Base, UTCDateTime, one_of, utcnow, writer
+from pipelines.issue.errors import LedgerConflict, LedgerError, NotInLedger
 from pipelines.storage import Storage
 
 log = logging.getLogger(__name__)
 
 TABLE = "issue_ledger"
 EVENTS = ("issue", "supersede", "revoke")
-STATUSES = ("current", "superseded", "revoked")
-EVENT_STATUS = {"issue": "current", "supersede": "superseded", "revoke": "revoked"}
+CURRENT, SUPERSEDED, REVOKED = "current", "superseded", "revoked"
+STATUSES = (CURRENT, SUPERSEDED, REVOKED)
+"""A version's status: the status of its latest row (the words the CHECK constraint of 0002 allows)."""
+STATUS_VI = {CURRENT: "hiện hành", SUPERSEDED: "đã bị thay thế", REVOKED: "đã bị thu hồi"}
+"""How the CLI and ``hocba verify`` say a status in Vietnamese."""
+EVENT_STATUS = {"issue": CURRENT, "supersede": SUPERSEDED, "revoke": REVOKED}
 GENESIS = "0" * 64
 """prev_hash of the first row."""
 _PG_LOCK_KEY = 0x686F6362614C  # "hocbaL": serializes appends on PostgreSQL
@@ -74,17 +79,13 @@ _HASHED_WHEN_SET = ("batch_id", "replaces_batch_id")
 them keep their hashes, while setting, changing or clearing one on any row breaks its hash."""
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class LedgerEntry(Base):
     """One ledger row: an event about one version of one record (append-only)."""
 
     __tablename__ = TABLE
     __table_args__ = (
-        CheckConstraint(_in("event", EVENTS), name="event"),
-        CheckConstraint(_in("status", STATUSES), name="status"),
+        CheckConstraint(one_of("event", EVENTS), name="event"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
         UniqueConstraint("record_id", "version", "event", name="uq_issue_ledger_version_event"),
         UniqueConstraint("entry_hash", name="uq_issue_ledger_entry_hash"),
         Index("ix_issue_ledger_record", "record_id", "version"),
@@ -211,7 +212,7 @@ class _State:
     def current(self) -> LedgerEntry | None:
         """The issue row of the current version."""
         for v, e in self.latest.items():
-            if e.status == "current":
+            if e.status == CURRENT:
                 return self.issued[v]
         return None
 
@@ -385,6 +386,12 @@ def versions(engine: Engine) -> pd.DataFrame:
     return issued.merge(latest, on=["record_id", "version"], how="left")[cols].reset_index(drop=True)
 
 
+def last_seq(engine: Engine) -> int | None:
+    """The sequence number of the newest row (None: the ledger is empty); grows with every append."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(LedgerEntry.seq))).scalar()
+
+
 # --- appending ----------------------------------------------------------------------------------------------
 def _lock(conn: Connection) -> None:
     """Hold the ledger's append lock until the transaction ends (SQLite: taken at BEGIN IMMEDIATE)."""
@@ -469,7 +476,7 @@ def issue(engine: Engine, storage: Storage, *, record_id: str, content_sha256: s
                 why += f" (lô {batch_id} thay lô {replaces_batch_id})"
             rows.append(_event(cur, "supersede", why, at))
         rows.append({
-            "event": "issue", "record_id": record_id, "version": version, "status": "current",
+            "event": "issue", "record_id": record_id, "version": version, "status": CURRENT,
             "content_sha256": content_sha256, "xml_sha256": hashlib.sha256(xml).hexdigest(),
             "pdf_sha256": hashlib.sha256(pdf).hexdigest(), "xml_uri": xml_uri, "pdf_uri": pdf_uri,
             "signer_certs": list(signer_certs), "issued_at": issued_at.astimezone(dt.UTC),
@@ -489,8 +496,8 @@ def revoke(engine: Engine, record_id: str, version: int, reason: str) -> LedgerE
         _lock(conn)
         st = _state(conn, record_id)
         if version not in st.issued:
-            raise LedgerError(f"record {record_id} has no version {version}")
-        if st.latest[version].status == "revoked":
+            raise NotInLedger(f"record {record_id} has no version {version}")
+        if st.latest[version].status == REVOKED:
             raise LedgerError(f"record {record_id} version {version} is already revoked")
         row = _event(st.issued[version], "revoke", reason.strip(), utcnow())
         _insert_rows(conn, _chain(conn, [row]))

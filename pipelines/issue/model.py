@@ -21,6 +21,7 @@ import pandas as pd
 
 from pipelines.contracts import ContractError, templates
 from pipelines.domain.grading import era_for
+from pipelines.ids import BatchKey
 from pipelines.issue.errors import RecordInvalid
 
 
@@ -215,8 +216,8 @@ def build_records(accepted_records: pd.DataFrame, normalized_records: pd.DataFra
 
 def _record(b: _Book, page_info: dict[str, tuple[str, str | None]], scans: list[tuple[int, str, str]],
             where: tuple[str, str] | None, replaces: set[str]) -> BookRecord:
-    parts = b.batch_id.split("/")
-    district, school = where or ((parts[0], parts[1]) if len(parts) >= 3 else ("", ""))
+    key = BatchKey.lenient(b.batch_id)
+    district, school = where or ((key.district, key.school) if key else ("", ""))
     record_id = make_record_id(school or "unknown", b.book_ref)
     problems: list[str] = []
     if len(replaces) > 1:

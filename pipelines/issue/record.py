@@ -25,6 +25,7 @@ from functools import cache
 from lxml import etree
 
 from pipelines.contracts import CONTRACTS_DIR, rule_sets, templates
+from pipelines.contracts.fields import HISTORY, RESULTS, RETEST, SCORES, TERMS, FieldId
 from pipelines.issue.errors import RecordInvalid
 from pipelines.issue.model import BookRecord, FieldValue
 
@@ -57,8 +58,7 @@ _YEAR_TAIL = (("absences", "Absences", "int"), ("promotion", "Promotion", "text"
               ("teacher_remark", "TeacherRemark", "text"), ("corrections", "Corrections", "int"),
               ("sign_date", "SignDate", "date"), ("homeroom_teacher_name", "HomeroomTeacher", "text"),
               ("principal_name", "Principal", "text"))
-_SUBJECT_TERMS = (("hk1", "HK1"), ("hk2", "HK2"), ("ca_nam", "CaNam"), ("retest", "Retest"))
-_RESULT_TERMS = ("hk1", "hk2", "ca_nam")
+_SUBJECT_TERMS = tuple(zip((*TERMS, RETEST), ("HK1", "HK2", "CaNam", "Retest"), strict=True))
 
 
 # --- what each template's fields become ----------------------------------------------------------------
@@ -85,8 +85,8 @@ def _year_layout(template_id: str) -> _YearLayout:
     tables = {t.id: t for t in tpl.tables}
     subjects: list[_Subject] = []
     average = None
-    if "scores" in tables:
-        t = tables["scores"]
+    if SCORES in tables:
+        t = tables[SCORES]
         extra = {r.key for r in t.extra_rows}
         for row in tpl.table_rows(t):
             if row.key in extra:
@@ -97,8 +97,8 @@ def _year_layout(template_id: str) -> _YearLayout:
     academic_fields = {rs.academic_field for rs in rule_sets().values()}
     conduct_fields = {rs.conduct_field for rs in rule_sets().values()}
     academic = conduct = None
-    if "results" in tables:
-        for col in tables["results"].columns:
+    if RESULTS in tables:
+        for col in tables[RESULTS].columns:
             if col.key in academic_fields:
                 academic = col.key
             elif col.key in conduct_fields:
@@ -223,11 +223,11 @@ def _build(record: BookRecord, version: int, supersedes: str | None, issued_at: 
     if record.identity_page_id is not None:
         ip = _sub(root, "IdentityPage", pageId=record.identity_page_id)
         ident.add(ip, "cap_hoc_title", "CapHocTitle", "text")
-        rows = sorted({fid.split(".")[1] for fid in record.identity if fid.startswith("history.")
-                       and fid.count(".") == 2})
+        cells = (FieldId.try_parse(fid) for fid in record.identity)
+        rows = sorted({f.row for f in cells if f is not None and f.table == HISTORY})
         entries = []
         for row in rows:
-            vals = [(tag, ident.value(f"history.{row}.{col}", kind)) for col, tag, kind in _HISTORY]
+            vals = [(tag, ident.value(str(FieldId.history(row, col)), kind)) for col, tag, kind in _HISTORY]
             if any(v for _, v in vals):
                 entries.append((row, vals))
         if entries:
@@ -255,7 +255,8 @@ def _build(record: BookRecord, version: int, supersedes: str | None, issued_at: 
         subjects = _sub(ye, "Subjects")
         for subj in layout.subjects:
             kind = "result" if subj.assessment == "comment" else "score"
-            vals = [(tag, yb.value(f"scores.{subj.code}.{term}", kind)) for term, tag in _SUBJECT_TERMS]
+            vals = [(tag, yb.value(str(FieldId.score(subj.code, term)), kind))
+                    for term, tag in _SUBJECT_TERMS]
             if any(v for _, v in vals):
                 se = _sub(subjects, "Subject", code=subj.code, name=_nfc(subj.name),
                           assessment=subj.assessment)
@@ -263,17 +264,17 @@ def _build(record: BookRecord, version: int, supersedes: str | None, issued_at: 
                     if v is not None:
                         _sub(se, tag, v)
         if layout.average_row:
-            vals = [(tag, yb.value(f"scores.{layout.average_row}.{term}", "score"))
-                    for term, tag in _SUBJECT_TERMS[:3]]
+            vals = [(tag, yb.value(str(FieldId.score(layout.average_row, term)), "score"))
+                    for term, tag in _SUBJECT_TERMS if term != RETEST]
             if any(v for _, v in vals):
                 av = _sub(ye, "OverallAverage")
                 for tag, v in vals:
                     if v is not None:
                         _sub(av, tag, v)
         results = _sub(ye, "Results")
-        for term in _RESULT_TERMS:
-            acad = yb.value(f"results.{term}.{layout.academic}", "text") if layout.academic else None
-            cond = yb.value(f"results.{term}.{layout.conduct}", "text") if layout.conduct else None
+        for term in TERMS:
+            acad = yb.value(str(FieldId.result(term, layout.academic)), "text") if layout.academic else None
+            cond = yb.value(str(FieldId.result(term, layout.conduct)), "text") if layout.conduct else None
             if acad or cond:
                 r = _sub(results, "Result", term=term)
                 if acad:

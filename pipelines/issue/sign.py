@@ -42,7 +42,7 @@ from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper, TimestampReque
 from signxml import SignatureMethod
 from signxml.xades import XAdESDataObjectFormat, XAdESSigner
 
-from pipelines.issue.errors import IssueError
+from pipelines.issue.errors import SigningError
 from pipelines.issue.keys import SigningKey
 
 XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False,
@@ -52,10 +52,6 @@ REASONS = {
     "school": "Đóng dấu của nhà trường",
 }
 FIELD_PREFIX = "hocba_"
-
-
-class SigningError(IssueError):
-    """A document cannot be signed as asked: input a signer cannot take, or a TSA that does not answer."""
 
 
 # --- XML ----------------------------------------------------------------------------------------------

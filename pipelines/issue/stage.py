@@ -31,12 +31,11 @@ from typing import Protocol
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from pipelines.frames import to_frame
 from pipelines.storage import Storage
 
 log = logging.getLogger(__name__)
 
-ISSUED_COLUMNS = ["batch_id", "book_ref", "student_id", "record_id", "version", "xml_uri", "pdf_uri",
-                  "xml_sha256", "pdf_sha256", "issued_at", "ledger_seq", "verified"]
 LEDGER_ATTEMPTS = 4
 """How often one record is made and appended when other processes keep issuing versions of it."""
 
@@ -100,7 +99,7 @@ def issue_batch(accepted_records: pd.DataFrame, normalized_records: pd.DataFrame
     from pipelines.issue.errors import RecordInvalid
     from pipelines.issue.model import build_records
 
-    res = IssueResult(pd.DataFrame(columns=ISSUED_COLUMNS))
+    res = IssueResult(to_frame("issued_records", ()))
     t = time.perf_counter()
     records = build_records(accepted_records, normalized_records, scan_manifest)
     res.seconds["build"] += time.perf_counter() - t
@@ -128,8 +127,7 @@ def issue_batch(accepted_records: pd.DataFrame, normalized_records: pd.DataFrame
             "ledger_seq": entry.seq, "verified": False,
         })
     if rows:
-        res.issued = pd.DataFrame(rows, columns=ISSUED_COLUMNS)
-        res.issued["issued_at"] = pd.to_datetime(res.issued["issued_at"], utc=True)
+        res.issued = to_frame("issued_records", rows)
     return res
 
 
@@ -247,5 +245,5 @@ def verify_issued(issued: pd.DataFrame, storage: Storage, engine: Engine,
                     Path(path).write_bytes(storage.read_bytes(uri))
                 v = verify_file(path, trust_roots=list(trust_roots), engine=engine)
                 if not v.ok:
-                    problems.setdefault(rid, []).extend(v.problems or [f"{uri}: not verified"])
+                    problems.setdefault(rid, []).extend(v.messages or [f"{uri}: not verified"])
     return problems

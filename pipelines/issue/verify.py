@@ -25,7 +25,8 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from enum import StrEnum
 from io import BytesIO
 from pathlib import Path
 from typing import Any, Literal
@@ -39,21 +40,65 @@ from pipelines.issue.errors import RecordInvalid
 DS = "http://www.w3.org/2000/09/xmldsig#"
 ATTACHMENT = "hocba-record.xml"
 Kind = Literal["pdf", "xml"]
-LEDGER_VI = {"current": "hiện hành", "superseded": "đã bị thay thế", "revoked": "đã bị thu hồi"}
 
 
-@dataclass
+class ProblemCode(StrEnum):
+    """Why a file does not verify, for machines (``Problem.message`` says it for people)."""
+
+    unreadable = "unreadable"
+    """The file cannot be read, or is no well-formed PDF or XML."""
+    not_signed = "not_signed"
+    signature_invalid = "signature_invalid"
+    """A signature does not match the bytes it signs, or cannot be validated at all."""
+    untrusted = "untrusted"
+    """A signing certificate does not chain to a trust root (or is revoked)."""
+    timestamp_invalid = "timestamp_invalid"
+    not_covered = "not_covered"
+    """Part of the file lies outside what the signatures cover (appended changes, XML comments, a
+    signature that does not reference the whole document)."""
+    modified_after_signing = "modified_after_signing"
+    """Changes after signing that the signature's DocMDP policy does not allow."""
+    record_invalid = "record_invalid"
+    """The record fails the XSD, has no record id, or the PDF carries no record XML."""
+    not_in_ledger = "not_in_ledger"
+    ledger_mismatch = "ledger_mismatch"
+    """The ledger lists the file under another record or version than the file says."""
+    not_current = "not_current"
+    """The ledger lists the file as superseded or revoked."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: ProblemCode
+    message: str
+    """Bilingual "vi / en", never quoting record values."""
+
+
+@dataclass(frozen=True)
 class Verdict:
     """What ``hocba verify`` says about one file. ``ok`` only when ``problems`` is empty."""
 
     file: str
     kind: Kind
-    ok: bool
     record_id: str | None = None
     version: int | None = None
-    ledger_status: str | None = None  # current | superseded | revoked | unknown; None: no ledger asked
-    problems: list[str] = field(default_factory=list)
-    signers: list[str] = field(default_factory=list)  # subjects of the signing certificates, in order
+    ledger_status: str | None = None
+    """current | superseded | revoked | unknown; None: no ledger asked."""
+    problems: tuple[Problem, ...] = ()
+    signers: tuple[str, ...] = ()
+    """Subjects of the signing certificates, in order."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def messages(self) -> list[str]:
+        return [p.message for p in self.problems]
+
+    @property
+    def codes(self) -> list[ProblemCode]:
+        return [p.code for p in self.problems]
 
     def line(self) -> str:
         """One line for the console: ``OK  file  record v2 (current)`` or ``FAIL file  reasons``."""
@@ -61,10 +106,33 @@ class Verdict:
             what = f"{self.record_id} v{self.version}" if self.record_id else "?"
             status = f" ({self.ledger_status})" if self.ledger_status else " (ledger not checked)"
             return f"OK    {self.file}  {what}{status}"
-        return f"FAIL  {self.file}  " + "; ".join(self.problems)
+        return f"FAIL  {self.file}  " + "; ".join(self.messages)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """For ``hocba verify --json``: ``problems`` the messages, ``problem_codes`` their codes."""
+        return {"file": self.file, "kind": self.kind, "ok": self.ok, "record_id": self.record_id,
+                "version": self.version, "ledger_status": self.ledger_status, "problems": self.messages,
+                "problem_codes": [str(c) for c in self.codes], "signers": list(self.signers)}
+
+
+@dataclass
+class _Draft:
+    """A verdict while the checks run (they add problems and learn the record id); ``freeze`` ends it."""
+
+    file: str
+    kind: Kind
+    record_id: str | None = None
+    version: int | None = None
+    ledger_status: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+    signers: list[str] = field(default_factory=list)
+
+    def add(self, code: ProblemCode, message: str) -> None:
+        self.problems.append(Problem(code, message))
+
+    def freeze(self) -> Verdict:
+        return Verdict(self.file, self.kind, self.record_id, self.version, self.ledger_status,
+                       tuple(self.problems), tuple(self.signers))
 
 
 # --- trust roots ------------------------------------------------------------------------------------------
@@ -184,7 +252,7 @@ def _parse(xml: bytes) -> etree._Element | None:
         return None
 
 
-def _verify_xml_signature(xml: bytes, roots: TrustRoots) -> tuple[list[str], list[str]]:
+def _verify_xml_signature(xml: bytes, roots: TrustRoots) -> tuple[list[Problem], list[str]]:
     """(problems, signer subjects) of an enveloped XAdES-signed record."""
     import base64
 
@@ -195,28 +263,29 @@ def _verify_xml_signature(xml: bytes, roots: TrustRoots) -> tuple[list[str], lis
 
     root = _parse(xml)
     if root is None:
-        return ["XML hỏng / not well-formed XML"], []
+        return [Problem(ProblemCode.unreadable, "XML hỏng / not well-formed XML")], []
     if any(True for _ in root.iter(etree.Comment, etree.ProcessingInstruction)):
-        return ["XML có chú thích hoặc chỉ thị xử lý (không được ký) / XML has comments or processing "
-                "instructions, which the signature does not cover"], []
+        return [Problem(ProblemCode.not_covered, "XML có chú thích hoặc chỉ thị xử lý (không được ký) / XML "
+                        "has comments or processing instructions, which the signature does not cover")], []
     sigs = root.findall(f".//{{{DS}}}Signature")
     if not sigs:
-        return ["XML không có chữ ký / XML is not signed"], []
+        return [Problem(ProblemCode.not_signed, "XML không có chữ ký / XML is not signed")], []
     if len(sigs) != 1 or root[-1] is not sigs[0]:
-        return ["chữ ký XML không đúng vị trí / the XML signature must be the root's last child, and the "
-                "only one"], []
+        return [Problem(ProblemCode.not_covered, "chữ ký XML không đúng vị trí / the XML signature must be "
+                        "the root's last child, and the only one")], []
     refs = sigs[0].findall(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
     if sum(1 for r in refs if r.get("URI") == "") != 1:
-        return ["chữ ký XML không bao trùm toàn bộ tài liệu / the XML signature does not reference the whole "
-                "document (URI=\"\")"], []
+        return [Problem(ProblemCode.not_covered, "chữ ký XML không bao trùm toàn bộ tài liệu / the XML "
+                        "signature does not reference the whole document (URI=\"\")")], []
     try:
         _xml_verifier(roots).verify(
             xml, expect_config=XAdESSignatureConfiguration(location="./", expect_references=3))
     except InvalidCertificate as exc:
-        return [f"chữ ký XML: chứng thư không thuộc CA tin cậy / XML signature: certificate does not chain "
-                f"to a trusted root ({exc})"], []
+        return [Problem(ProblemCode.untrusted, f"chữ ký XML: chứng thư không thuộc CA tin cậy / XML "
+                        f"signature: certificate does not chain to a trusted root ({exc})")], []
     except (SignXMLException, InvalidInput, ValueError) as exc:
-        return [f"chữ ký XML không hợp lệ / XML signature invalid ({type(exc).__name__}: {exc})"], []
+        return [Problem(ProblemCode.signature_invalid,
+                        f"chữ ký XML không hợp lệ / XML signature invalid ({type(exc).__name__}: {exc})")], []
     # signxml checked that a certificate of KeyInfo made the signature and chains to a root; the
     # signer's own certificate comes first there (as sign_xml writes it).
     b64 = sigs[0].findtext(f"{{{DS}}}KeyInfo/{{{DS}}}X509Data/{{{DS}}}X509Certificate")
@@ -224,21 +293,23 @@ def _verify_xml_signature(xml: bytes, roots: TrustRoots) -> tuple[list[str], lis
     return [], signers
 
 
-def _record_checks(xml: bytes, verdict: Verdict, label: str = "") -> None:
+def _record_checks(xml: bytes, verdict: _Draft, label: str = "") -> None:
     from pipelines.issue.record import record_id_of, validate_record_xml
 
     try:
         validate_record_xml(xml)
     except RecordInvalid as exc:
         shown = "; ".join(exc.errors[:3]) + (" …" if len(exc.errors) > 3 else "")
-        verdict.problems.append(f"{label}hồ sơ không đúng lược đồ / record fails the XSD: {shown}")
+        verdict.add(ProblemCode.record_invalid, f"{label}hồ sơ không đúng lược đồ / record fails the XSD: "
+                    f"{shown}")
     try:
         verdict.record_id, verdict.version = record_id_of(xml)
     except RecordInvalid as exc:
-        verdict.problems.append(f"{label}không đọc được mã hồ sơ / no record id: {'; '.join(exc.errors)}")
+        verdict.add(ProblemCode.record_invalid,
+                    f"{label}không đọc được mã hồ sơ / no record id: {'; '.join(exc.errors)}")
 
 
-def _verify_xml(data: bytes, verdict: Verdict, roots: TrustRoots) -> None:
+def _verify_xml(data: bytes, verdict: _Draft, roots: TrustRoots) -> None:
     problems, signers = _verify_xml_signature(data, roots)
     verdict.problems.extend(problems)
     verdict.signers.extend(signers)
@@ -277,38 +348,42 @@ def _embedded_files(reader) -> dict[str, bytes]:
     return out
 
 
-def _signature_problems(name: str, status: Any, last: bool) -> list[str]:
+def _signature_problems(name: str, status: Any, last: bool) -> list[Problem]:
     from pyhanko.sign.validation import SignatureCoverageLevel
 
-    p = []
+    p: list[Problem] = []
     if not status.intact:
-        p.append(f"chữ ký {name}: nội dung đã bị thay đổi / signature {name}: document digest does not match")
+        p.append(Problem(ProblemCode.signature_invalid, f"chữ ký {name}: nội dung đã bị thay đổi / signature "
+                         f"{name}: document digest does not match"))
     elif not status.valid:
-        p.append(f"chữ ký {name}: không hợp lệ / signature {name}: cryptographically invalid")
+        p.append(Problem(ProblemCode.signature_invalid, f"chữ ký {name}: không hợp lệ / signature {name}: "
+                         "cryptographically invalid"))
     if not status.trusted:
-        p.append(f"chữ ký {name}: chứng thư không thuộc CA tin cậy / signature {name}: certificate does not "
-                 "chain to a trusted root" + (" (revoked)" if getattr(status, "revoked", False) else ""))
+        p.append(Problem(ProblemCode.untrusted, f"chữ ký {name}: chứng thư không thuộc CA tin cậy / "
+                         f"signature {name}: certificate does not chain to a trusted root"
+                         + (" (revoked)" if getattr(status, "revoked", False) else "")))
     ts = status.timestamp_validity
     if ts is not None and not (ts.intact and ts.valid and ts.trusted):
-        p.append(f"chữ ký {name}: dấu thời gian không hợp lệ / signature {name}: timestamp not valid or "
-                 "not trusted")
+        p.append(Problem(ProblemCode.timestamp_invalid, f"chữ ký {name}: dấu thời gian không hợp lệ / "
+                         f"signature {name}: timestamp not valid or not trusted"))
     if last and status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
-        p.append(f"chữ ký {name}: có thay đổi sau chữ ký cuối / signature {name}: does not cover the "
-                 "whole file (changes were appended after the last signature)")
+        p.append(Problem(ProblemCode.not_covered, f"chữ ký {name}: có thay đổi sau chữ ký cuối / signature "
+                         f"{name}: does not cover the whole file (changes were appended after the last "
+                         "signature)"))
     elif status.coverage not in (SignatureCoverageLevel.ENTIRE_FILE, SignatureCoverageLevel.ENTIRE_REVISION):
-        p.append(f"chữ ký {name}: không bao trùm phiên bản đã ký / signature {name}: does not cover "
-                 "its revision")
+        p.append(Problem(ProblemCode.not_covered, f"chữ ký {name}: không bao trùm phiên bản đã ký / "
+                         f"signature {name}: does not cover its revision"))
     level = status.modification_level
     if level is None or not status.docmdp_ok:
         what = level.name if level is not None else "unknown"
-        p.append(f"chữ ký {name}: tài liệu bị sửa sau khi ký / signature {name}: document modified after "
-                 f"signing ({what})")
+        p.append(Problem(ProblemCode.modified_after_signing, f"chữ ký {name}: tài liệu bị sửa sau khi ký / "
+                         f"signature {name}: document modified after signing ({what})"))
     if not p and not status.bottom_line:
-        p.append(f"chữ ký {name}: {status.summary()}")
+        p.append(Problem(ProblemCode.signature_invalid, f"chữ ký {name}: {status.summary()}"))
     return p
 
 
-def _verify_pdf(data: bytes, verdict: Verdict, roots: TrustRoots) -> None:
+def _verify_pdf(data: bytes, verdict: _Draft, roots: TrustRoots) -> None:
     from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
@@ -321,10 +396,10 @@ def _verify_pdf(data: bytes, verdict: Verdict, roots: TrustRoots) -> None:
         reader = PdfFileReader(BytesIO(data))  # strict: no hybrid-reference tricks
         sigs = reader.embedded_signatures
     except (PdfError, ValueError, KeyError, IndexError) as exc:
-        verdict.problems.append(f"PDF hỏng / unreadable PDF ({type(exc).__name__}: {exc})")
+        verdict.add(ProblemCode.unreadable, f"PDF hỏng / unreadable PDF ({type(exc).__name__}: {exc})")
         return
     if not sigs:
-        verdict.problems.append("PDF không có chữ ký / the PDF is not signed")
+        verdict.add(ProblemCode.not_signed, "PDF không có chữ ký / the PDF is not signed")
         return
     vc = ValidationContext(trust_roots=roots.asn1, allow_fetching=False, revocation_mode="soft-fail")
     usage = KeyUsageConstraints(key_usage={"non_repudiation", "digital_signature"})
@@ -334,8 +409,8 @@ def _verify_pdf(data: bytes, verdict: Verdict, roots: TrustRoots) -> None:
             status = validate_pdf_signature(sig, signer_validation_context=vc, ts_validation_context=vc,
                                             key_usage_settings=usage)
         except Exception as exc:  # pyHanko raises many kinds on malformed signatures
-            verdict.problems.append(f"chữ ký {name}: không kiểm tra được / signature {name}: cannot be "
-                                    f"validated ({type(exc).__name__}: {exc})")
+            verdict.add(ProblemCode.signature_invalid, f"chữ ký {name}: không kiểm tra được / signature "
+                        f"{name}: cannot be validated ({type(exc).__name__}: {exc})")
             continue
         verdict.problems.extend(_signature_problems(name, status, last=i == len(sigs) - 1))
         cert = status.signing_cert
@@ -343,40 +418,41 @@ def _verify_pdf(data: bytes, verdict: Verdict, roots: TrustRoots) -> None:
     try:
         attached = _embedded_files(reader).get(ATTACHMENT)
     except (PdfError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        verdict.problems.append(f"không đọc được tệp đính kèm / cannot read the attachments ({exc})")
+        verdict.add(ProblemCode.unreadable,
+                    f"không đọc được tệp đính kèm / cannot read the attachments ({exc})")
         return
     if attached is None:
-        verdict.problems.append(f"PDF không đính kèm {ATTACHMENT} / no embedded {ATTACHMENT}")
+        verdict.add(ProblemCode.record_invalid, f"PDF không đính kèm {ATTACHMENT} / no embedded {ATTACHMENT}")
         return
     label = "XML đính kèm / embedded XML: "
     parsed = _parse(attached)
     if parsed is not None and parsed.find(f".//{{{DS}}}Signature") is not None:
         problems, _ = _verify_xml_signature(attached, roots)
-        verdict.problems.extend(label + p for p in problems)
+        verdict.problems.extend(Problem(p.code, label + p.message) for p in problems)
     _record_checks(attached, verdict, label)
 
 
 # --- ledger ------------------------------------------------------------------------------------------------
-def _ledger(data: bytes, verdict: Verdict, engine) -> None:
-    from pipelines.issue.ledger import lookup
+def _ledger(data: bytes, verdict: _Draft, engine) -> None:
+    from pipelines.issue.ledger import CURRENT, STATUS_VI, lookup
 
     digest = hashlib.sha256(data).hexdigest()
     found = lookup(engine, **({"pdf_sha256": digest} if verdict.kind == "pdf" else {"xml_sha256": digest}))
     if found is None:
         verdict.ledger_status = "unknown"
-        verdict.problems.append("không có trong sổ cấp phát / not in the ledger (not issued by this system, "
-                                "or altered)")
+        verdict.add(ProblemCode.not_in_ledger, "không có trong sổ cấp phát / not in the ledger (not issued "
+                    "by this system, or altered)")
         return
     verdict.ledger_status = found.status
     mine = (verdict.record_id, verdict.version)
     if verdict.record_id is not None and (found.record_id, found.version) != mine:
-        verdict.problems.append(f"sổ ghi {found.record_id} v{found.version}, tệp ghi {verdict.record_id} "
-                                f"v{verdict.version} / ledger and file disagree on the record")
+        verdict.add(ProblemCode.ledger_mismatch, f"sổ ghi {found.record_id} v{found.version}, tệp ghi "
+                    f"{verdict.record_id} v{verdict.version} / ledger and file disagree on the record")
     verdict.record_id = verdict.record_id or found.record_id
     verdict.version = verdict.version or found.version
-    if found.status != "current":
-        verdict.problems.append(f"phiên bản này {LEDGER_VI.get(found.status, found.status)} / this version "
-                                f"is {found.status}")
+    if found.status != CURRENT:
+        verdict.add(ProblemCode.not_current, f"phiên bản này {STATUS_VI.get(found.status, found.status)} / "
+                    f"this version is {found.status}")
 
 
 # --- entry points ------------------------------------------------------------------------------------------
@@ -395,18 +471,17 @@ def verify_bytes(data: bytes, *, trust_roots: Iterable[Path | str] | TrustRoots,
     """Verify a signed record held in memory (the stage checks what it just signed without a re-read)."""
     roots = trust_roots if isinstance(trust_roots, TrustRoots) else load_trust_roots(trust_roots)
     kind = kind or kind_of(data, name)
-    verdict = Verdict(file=name, kind=kind or "xml", ok=False)
+    verdict = _Draft(file=name, kind=kind or "xml")
     if kind is None:
-        verdict.problems.append("không phải PDF hay XML / neither a PDF nor an XML file")
-        return verdict
+        verdict.add(ProblemCode.unreadable, "không phải PDF hay XML / neither a PDF nor an XML file")
+        return verdict.freeze()
     if kind == "pdf":
         _verify_pdf(data, verdict, roots)
     else:
         _verify_xml(data, verdict, roots)
     if engine is not None:
         _ledger(data, verdict, engine)
-    verdict.ok = not verdict.problems
-    return verdict
+    return verdict.freeze()
 
 
 def verify_file(path: Path | str, *, trust_roots: list[Path], engine=None) -> Verdict:
@@ -415,6 +490,7 @@ def verify_file(path: Path | str, *, trust_roots: list[Path], engine=None) -> Ve
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return Verdict(file=str(path), kind="pdf" if path.suffix.lower() == ".pdf" else "xml", ok=False,
-                       problems=[f"không đọc được tệp / cannot read the file ({exc.strerror})"])
+        return Verdict(file=str(path), kind="pdf" if path.suffix.lower() == ".pdf" else "xml",
+                       problems=(Problem(ProblemCode.unreadable,
+                                         f"không đọc được tệp / cannot read the file ({exc.strerror})"),))
     return verify_bytes(data, trust_roots=trust_roots, engine=engine, name=str(path))

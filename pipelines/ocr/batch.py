@@ -11,7 +11,7 @@ paths, never pixels, so memory stays flat in the batch size):
    read whole by Tesseract (``fullpage``) and that text is kept as one reading, so a
    reviewer has something to start from; validate flags every field of such a page;
 4. otherwise the page is warped into the template's frame, every field is read
-   (``engine``), and each field's crop is stored for the review console.
+   (``engine.read_fields``), and each field's crop is stored for the review console.
 """
 
 from __future__ import annotations
@@ -30,11 +30,9 @@ import pandas as pd
 from pipelines import tess
 from pipelines.contracts import templates
 from pipelines.frames import to_frame
-from pipelines.ocr._image import form_mask
 from pipelines.ocr.align import page_box, page_features, warp_to_template
-from pipelines.ocr.checks import check_page
 from pipelines.ocr.classify import classify_features
-from pipelines.ocr.engine import ENGINE, FieldReading, read_field
+from pipelines.ocr.engine import ENGINE, FieldReading, read_fields
 from pipelines.ocr.fullpage import FULL_PAGE_CONFIG, FULL_PAGE_LANG, full_page_words, page_text
 from pipelines.parallel import WorkerDied, map_unordered
 from pipelines.storage import Storage
@@ -128,32 +126,32 @@ def ocr_page(ctx: OcrContext, task: OcrTask) -> PageOcr:
     aligned = warp_to_template(gray, a, tpl, READ_DPI)
     seconds["warp"] = time.perf_counter() - t
     engine = f"{ENGINE} {tess.version()}"
-    read: list[tuple[FieldReading, str | None]] = []
-    seconds["read"] = seconds["crops"] = 0.0
-    form = form_mask(tpl, READ_DPI)
-    for spec in tpl.field_specs():
-        t = time.perf_counter()
-        r = read_field(aligned, spec, READ_DPI, form)
-        seconds["read"] += time.perf_counter() - t
-        t = time.perf_counter()
-        uri = None
-        x, y, w, h = r.box_px
-        if ctx.store_crops and w and h:
-            uri = crop_uri(ctx.batch_id, task.page_id, spec.field_id)
-            ok, buf = cv2.imencode(".png", aligned[y : y + h, x : x + w], CROP_PNG)
-            if ok:
-                ctx.storage.write_bytes(uri, buf.tobytes())
-        seconds["crops"] += time.perf_counter() - t
-        read.append((r, uri))
-    checked = check_page([r for r, _ in read])
+    t = time.perf_counter()
+    checked = read_fields(aligned, tpl, READ_DPI)
+    seconds["read"] = time.perf_counter() - t
+    t = time.perf_counter()
+    uris = [_store_crop(ctx, task.page_id, aligned, r) for r in checked]
+    seconds["crops"] = time.perf_counter() - t
     readings = [{
         **base, "template_id": c.template_id, "field_id": r.field_id, "field_type": r.field_type,
         "text": r.text, "confidence": float(r.confidence),
         "engine_confidence": float(r.engine_confidence), "checks": ";".join(r.checks),
         "engine": engine, "engine_settings": r.settings, "crop_uri": uri,
         "box_px": [round(v, 1) for v in page_box(a, r.box_px)],
-    } for r, (_, uri) in zip(checked, read, strict=True)]
+    } for r, uri in zip(checked, uris, strict=True)]
     return PageOcr(layout, readings, seconds)
+
+
+def _store_crop(ctx: OcrContext, page_id: str, aligned: np.ndarray, r: FieldReading) -> str | None:
+    """Store the field's crop of the aligned page for the review console; its URI (None when not stored)."""
+    x, y, w, h = r.box_px
+    if not (ctx.store_crops and w and h):
+        return None
+    uri = crop_uri(ctx.batch_id, page_id, r.field_id)
+    ok, buf = cv2.imencode(".png", aligned[y : y + h, x : x + w], CROP_PNG)
+    if ok:
+        ctx.storage.write_bytes(uri, buf.tobytes())
+    return uri
 
 
 @dataclass

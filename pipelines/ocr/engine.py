@@ -11,7 +11,7 @@ from PIL import Image
 from pipelines import tess
 from pipelines.contracts import FieldSpec, FieldType, Template, field_types
 from pipelines.forms.draw import mm_to_px
-from pipelines.ocr import checks
+from pipelines.ocr import plausibility
 from pipelines.ocr._image import form_mask
 
 ENGINE = "tesseract"
@@ -35,7 +35,7 @@ class FieldReading:
     box_px: tuple[int, int, int, int]
     """x, y, w, h of the crop in the aligned page at the reading dpi."""
     engine_confidence: float = 1.0
-    """The engine's own confidence, before the checks (``checks.py``) capped it."""
+    """The engine's own confidence, before the checks (``plausibility.py``) capped it."""
     checks: tuple[str, ...] = ()
     """Checks that lowered the confidence: implausible, disagree, page_unreliable."""
     checkable: bool = False
@@ -153,19 +153,19 @@ def read_field(
         ink = clean_crop(crop, dpi, mm_to_px(MARGIN_MM, dpi), form_crop)
     else:
         ink = np.zeros((1, 1), np.uint8)
-    is_checkable = checks.checkable(spec)
+    is_checkable = plausibility.checkable(spec)
     if int(np.count_nonzero(ink)) < MIN_INK_PX_MM2 * (dpi / 25.4) ** 2:
         return FieldReading(spec.field_id, spec.type, "", 1.0, ENGINE, settings, box,
                             checkable=is_checkable)
     text, conf = _recognize(crop, ink, ft, ft.image, dpi)
     reading = FieldReading(spec.field_id, spec.type, text, conf, ENGINE, settings, box, conf,
                            checkable=is_checkable)
-    if text and is_checkable and not checks.plausible(spec, text):
-        reading = checks.cap(reading, "implausible", checks.IMPLAUSIBLE_CAP)
-    if ft.second_reading and reading.confidence > checks.DISAGREE_CAP:
+    if text and is_checkable and not plausibility.plausible(spec, text):
+        reading = plausibility.cap(reading, "implausible", plausibility.IMPLAUSIBLE_CAP)
+    if ft.second_reading and reading.confidence > plausibility.DISAGREE_CAP:
         other = "binary" if ft.image == "gray" else "gray"
         if _recognize(crop, ink, ft, other, dpi)[0] != text:
-            reading = checks.cap(reading, "disagree", checks.DISAGREE_CAP)
+            reading = plausibility.cap(reading, "disagree", plausibility.DISAGREE_CAP)
     return reading
 
 
@@ -179,7 +179,7 @@ def _recognize(crop: np.ndarray, ink: np.ndarray, ft: FieldType, image: str, dpi
     api.SetImage(Image.fromarray(img))
     api.SetSourceResolution(round(dpi * ft.scale))
     api.Recognize()
-    text = checks.clean_text(api.GetUTF8Text(), ft.trim)
+    text = plausibility.clean_text(api.GetUTF8Text(), ft.trim)
     return text, _confidence(api, text)
 
 
@@ -206,4 +206,5 @@ def _confidence(api, text: str) -> float:
 def read_fields(aligned_gray: np.ndarray, template: Template, dpi: int = 300) -> list[FieldReading]:
     """Every field of ``template`` read from a page already warped into its frame at ``dpi``."""
     form = form_mask(template, dpi)
-    return checks.check_page([read_field(aligned_gray, spec, dpi, form) for spec in template.field_specs()])
+    readings = [read_field(aligned_gray, spec, dpi, form) for spec in template.field_specs()]
+    return plausibility.check_page(readings)

@@ -2,11 +2,13 @@
 
 One ``pytesseract`` call per page (a process, ~0.1 s overhead, negligible against
 the seconds a full A4 page takes): the page layout analysis of Tesseract finds
-the text lines itself.
+the text lines itself. A page it takes longer than ``FULL_PAGE_TIMEOUT_S`` over is read as
+empty, with a warning (as OCRmyPDF does); any other failure of Tesseract is an ``OcrEngineError``.
 """
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from dataclasses import dataclass
 
@@ -14,9 +16,17 @@ import numpy as np
 import pytesseract
 
 from pipelines import tess
+from pipelines.ocr.errors import OcrEngineError
+
+log = logging.getLogger(__name__)
 
 FULL_PAGE_LANG = "vie"
 FULL_PAGE_CONFIG = "--psm 3 --dpi 300"
+FULL_PAGE_TIMEOUT_S = 180.0
+"""Longest one full-page Tesseract process may run (a dense A4 page takes seconds): past it the
+process is killed and the page read as empty."""
+_PYTESSERACT_TIMEOUT = "Tesseract process timeout"
+"""The message of the RuntimeError pytesseract raises after killing a process that ran too long."""
 
 
 @dataclass(frozen=True)
@@ -27,12 +37,24 @@ class Word:
     line: tuple[int, int, int]  # (block, paragraph, line): words of one line share it
 
 
-def full_page_words(gray: np.ndarray, *, lang: str = FULL_PAGE_LANG) -> list[Word]:
-    """Every word Tesseract finds on the page, in reading order."""
-    data = pytesseract.image_to_data(
-        gray, lang=lang, config=f"{FULL_PAGE_CONFIG} --tessdata-dir {tess.tessdata_dir()}",
-        output_type=pytesseract.Output.DICT,
-    )
+def full_page_words(gray: np.ndarray, *, lang: str = FULL_PAGE_LANG,
+                    timeout_s: float = FULL_PAGE_TIMEOUT_S) -> list[Word]:
+    """Every word Tesseract finds on the page, in reading order; none, with a warning logged, when
+    Tesseract runs longer than ``timeout_s``. ``OcrEngineError`` when Tesseract fails otherwise."""
+    try:
+        data = pytesseract.image_to_data(
+            gray, lang=lang, config=f"{FULL_PAGE_CONFIG} --tessdata-dir {tess.tessdata_dir()}",
+            output_type=pytesseract.Output.DICT, timeout=timeout_s,
+        )
+    except pytesseract.TesseractError as exc:  # a RuntimeError too: before the timeout's
+        raise OcrEngineError(f"full-page Tesseract failed (status {exc.status}): {exc.message}") from exc
+    except RuntimeError as exc:
+        if str(exc) != _PYTESSERACT_TIMEOUT:
+            raise
+        log.warning("full-page Tesseract ran over %s s and was stopped: the page is read as empty", timeout_s)
+        return []
+    except OSError as exc:  # TesseractNotFoundError, or the process could not start
+        raise OcrEngineError(f"full-page Tesseract could not run: {exc}") from exc
     words = []
     for i, text in enumerate(data["text"]):
         text = unicodedata.normalize("NFC", (text or "").strip())

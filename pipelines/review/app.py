@@ -6,7 +6,8 @@ a queue of flagged fields by batch, book and field type; field verification in
 context (crop, the page around it, reasons, candidates, one input); and group
 verification (many fields of one type side by side). Every rule about who may
 see or change an item lives in ``store``; this module maps its errors to HTTP
-statuses (Forbidden→403, NotFound→404, NotClaimed→409, InvalidValue→422) and
+statuses through one table (``HTTP_STATUS``: Forbidden→403, NotFound→404,
+NotClaimed→409, InvalidValue→422, …) with each error's Vietnamese message, and
 adds the web's own defences: server-side sessions (``auth.session_user``: the
 signed cookie carries a random token, the database its hash), a CSRF token on
 every POST, a login rate limit per user name and per client address,
@@ -42,9 +43,10 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from pipelines import db
 from pipelines.contracts.templates import is_invisible
 from pipelines.coverage.tables import load_coverage
-from pipelines.review import auth, coverage_view, db, labels, pages, store
+from pipelines.review import auth, coverage_view, labels, pages, store
 from pipelines.review.books import BookDirectory
 from pipelines.review.errors import (
     ActionRefused,
@@ -53,6 +55,7 @@ from pipelines.review.errors import (
     InvalidValue,
     NotClaimed,
     NotFound,
+    ReviewError,
     SecondEntryByOther,
 )
 from pipelines.settings import get_settings
@@ -82,6 +85,18 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+
+HTTP_STATUS: dict[type[ReviewError], tuple[int, str]] = {
+    Forbidden: (403, "forbidden"),
+    NotFound: (404, "not_found"),
+    NotClaimed: (409, "claimed_by_other"),
+    AlreadyResolved: (409, "already_resolved"),
+    ActionRefused: (409, "refused"),
+    InvalidValue: (422, "invalid_value"),
+}
+"""The console's errors as answers: HTTP status and the JSON ``error`` key; the message is the error's
+``message_vi``. The most specific class listed wins (AlreadyResolved is a NotClaimed)."""
 
 
 # --- errors the web layer raises itself ---------------------------------------------
@@ -281,14 +296,14 @@ def _item_view(item: Any, user: Any) -> dict[str, Any]:
         "field_label": labels.field_label(item.template_id, item.field_id),
         "field_type": item.field_type,
         "field_type_label": labels.field_type_label(item.field_type),
-        "hint": labels.FIELD_TYPE_HINTS.get(item.field_type, ""),
+        "hint": labels.field_type_hint(item.field_type, item.vocabulary),
         "raw_text": item.raw_text,
         "proposed_value": item.proposed_value,
         "confidence": float(item.confidence),
         "reasons": [{"code": c, "label": labels.reason_label(c)} for c in (item.reasons or [])],
         "candidates": list(item.candidates or []),
         "status": item.status,
-        "status_label": labels.STATUSES.get(item.status, item.status),
+        "status_label": labels.status_label(item.status),
         "claimed_by_me": item.status == "claimed" and item.claimed_by == user.id,
         "needs_second": bool(item.needs_second),
         "second_entry": bool(item.needs_second and item.first_by is not None),
@@ -368,7 +383,7 @@ def create_app(*, database_url: str | None = None, storage_root: str | None = No
     limiter = LoginLimiter()  # per user name
     address_limiter = LoginLimiter(max_failures=LOGIN_MAX_FAILURES_PER_ADDRESS)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.globals.update(roles=labels.ROLES, coverage_roles=coverage_view.ROLES)
+    templates.env.globals.update(roles=labels.roles(), coverage_roles=coverage_view.ROLES)
     templates.env.filters.update(vi_int=coverage_view.fmt_int, vi_pct=coverage_view.fmt_pct)
 
     # --- request helpers (closures over this app's engine) ----------------------------
@@ -491,29 +506,15 @@ def create_app(*, database_url: str | None = None, storage_root: str | None = No
     async def _bad(request: Request, exc: BadRequest) -> Response:
         return error_response(request, 400, "bad_request", exc.message_vi)
 
-    @app.exception_handler(Forbidden)
-    async def _forbidden(request: Request, exc: Exception) -> Response:
-        return error_response(request, 403, "forbidden", "Bạn không có quyền với trường này "
-                              "(ngoài phạm vi quận/huyện hoặc trường được giao).")
+    async def _review_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ReviewError)
+        status, error = next(HTTP_STATUS[c] for c in type(exc).__mro__ if c in HTTP_STATUS)
+        extra = ({"code": exc.code, "field_id": exc.field_id, "suggestion": exc.suggestion}
+                 if isinstance(exc, InvalidValue) else {})
+        return error_response(request, status, error, _message_vi(exc), **extra)
 
-    @app.exception_handler(NotFound)
-    async def _not_found(request: Request, exc: Exception) -> Response:
-        return error_response(request, 404, "not_found", "Không tìm thấy trường này.")
-
-    @app.exception_handler(NotClaimed)
-    async def _not_claimed(request: Request, exc: Exception) -> Response:
-        return error_response(request, 409, "claimed_by_other", "Trường này đang được người khác duyệt. "
-                              "Hãy chọn trường khác trong hàng đợi.")
-
-    @app.exception_handler(AlreadyResolved)
-    async def _resolved(request: Request, exc: Exception) -> Response:
-        return error_response(request, 409, "already_resolved", "Trường này đã được duyệt xong.")
-
-    @app.exception_handler(InvalidValue)
-    async def _invalid(request: Request, exc: Exception) -> Response:
-        return error_response(request, 422, "invalid_value", _message_vi(exc),
-                              code=getattr(exc, "code", None), field_id=getattr(exc, "field_id", None),
-                              suggestion=getattr(exc, "suggestion", None))
+    for error_class in HTTP_STATUS:
+        app.add_exception_handler(error_class, _review_error)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
@@ -612,10 +613,6 @@ def create_app(*, database_url: str | None = None, storage_root: str | None = No
     async def _paper_forbidden(request: Request, exc: Exception) -> Response:
         return error_response(request, 403, "forbidden", "Chỉ nhóm dữ liệu và quản trị viên được xử lý sổ "
                               "giấy và mở lại trường đã duyệt.")
-
-    @app.exception_handler(ActionRefused)
-    async def _refused(request: Request, exc: Exception) -> Response:
-        return error_response(request, 409, "refused", _message_vi(exc))
 
     def require_paper_role(user: Any) -> None:
         if user.role not in store.PAPER_ROLES:
@@ -838,7 +835,7 @@ def create_app(*, database_url: str | None = None, storage_root: str | None = No
         for it in items:
             fields.setdefault(it.page_id, []).append({
                 "id": it.id, "label": labels.field_label(it.template_id, it.field_id),
-                "status": it.status, "status_label": labels.STATUSES.get(it.status, it.status),
+                "status": it.status, "status_label": labels.status_label(it.status),
                 "value": it.final_value})
         return render(request, "book.html", user, batch_id=batch, book_ref=book, pages=book_pages,
                       fields=fields, student=info.book(book).student_name,
@@ -873,7 +870,7 @@ def create_app(*, database_url: str | None = None, storage_root: str | None = No
                 "raw_text": it.raw_text, "proposed_value": it.proposed_value,
                 "crop_url": f"/items/{it.id}/crop" if it.crop_uri else None,
                 "book_url": pages.book_url(it.batch_id, it.book_ref),
-                "hint": labels.FIELD_TYPE_HINTS.get(it.field_type, ""),
+                "hint": labels.field_type_hint(it.field_type, it.vocabulary),
             })
         return render(request, "paper.html", user, status_code=status_code, rows=rows, errors=errors or {},
                       typed=typed or {})

@@ -9,16 +9,15 @@ joins the reviewers' corrections, with their provenance, to the auto-accepted fi
 import dagster as dg
 import pandas as pd
 
+from pipelines.ids import BatchKey
 from pipelines.partitions import scan_batches
 from pipelines.resources import ReviewDatabaseResource
 
 
 def batch_location(batch_id: str) -> tuple[str, str]:
     """(district, school) of a batch key ``district/school/batch``."""
-    parts = batch_id.split("/")
-    if len(parts) != 3:
-        raise ValueError(f"batch key {batch_id!r}: expected district/school/batch")
-    return parts[0], parts[1]
+    key = BatchKey.parse(batch_id)
+    return key.district, key.school
 
 
 @dg.asset(
@@ -32,10 +31,11 @@ def review_items(context: dg.AssetExecutionContext, review_queue: pd.DataFrame,
                  review_db: ReviewDatabaseResource) -> dg.MaterializeResult:
     from pipelines.review.store import batch_counts, corrections, load_items
     from pipelines.settings import get_settings
+    from pipelines.validate.decide import decision_rules
 
     key = context.partition_key
     district, school = batch_location(key)
-    second = frozenset(("full_name", "birth_date", "identifier")) if get_settings().review_second_identity \
+    second = frozenset(decision_rules().second_entry_fields) if get_settings().review_second_identity \
         else frozenset()
     engine = review_db.engine()
     new = load_items(engine, review_queue, district=district, school=school, second_review_fields=second)
@@ -63,8 +63,8 @@ def review_items(context: dg.AssetExecutionContext, review_queue: pd.DataFrame,
 def accepted_records(context: dg.AssetExecutionContext, field_decisions: pd.DataFrame,
                      normalized_records: pd.DataFrame, roster_matches: pd.DataFrame,
                      roster: pd.DataFrame, review_db: ReviewDatabaseResource) -> dg.Output[pd.DataFrame]:
+    from pipelines.review.accepted import accepted_records as build
     from pipelines.review.store import corrections
-    from pipelines.validate.queue import accepted_records as build
     from pipelines.validate.roster import Roster
     from pipelines.validate.stage import matches_from_frame
 

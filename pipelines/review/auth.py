@@ -27,7 +27,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipelines.review.db import ROLES, LoginSession, User, utcnow, writer
+from pipelines.db import utcnow, writer
+from pipelines.review.db import ROLES, LoginSession, User
 from pipelines.review.errors import Forbidden, NotFound, UserError
 from pipelines.review.store import Scope, record_audit
 

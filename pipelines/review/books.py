@@ -22,6 +22,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from pipelines.ids import BatchKey
 from pipelines.storage import Storage
 from pipelines.table_io import table_path
 
@@ -136,8 +137,8 @@ class BookDirectory:
         return info
 
     def _load(self, batch_id: str) -> BatchInfo:
-        parts = batch_id.split("/")
-        school = parts[1] if len(parts) == 3 else ""
+        key = BatchKey.lenient(batch_id)
+        school = key.school if key else ""
         st = self.storage
         pages: dict[str, dict[str, dict[str, Any]]] = {}  # book → page → facts
         for r in _read(st, "page_images", batch_id, ["book_ref", "page_id", "book_page_no", "image_uri"]):

@@ -1,22 +1,26 @@
-"""Errors of the review console's database layer.
+"""Errors of the review console (its database layer and its web layer): the review family.
 
-They carry Vietnamese messages because the console shows them to reviewers as they are; the web app
-maps the classes to HTTP statuses, the CLI to exit codes (``exit_code``).
+Each carries a Vietnamese message, ``message_vi``, because the console shows it to reviewers as it is
+(``str(exc)`` may be an English detail for the log); the web app maps the classes to HTTP statuses
+(``app.HTTP_STATUS``), the CLI to exit codes (``exit_code``).
 """
 
 from __future__ import annotations
 
-from pipelines.errors import HocbaError, InputError
+from pipelines.errors import ExitCode, HocbaError, InputError
 
 
 class ReviewError(HocbaError):
     """Base of the console's errors."""
 
+    message_vi = "Yêu cầu không hợp lệ."
+
 
 class Forbidden(ReviewError):
     """The item lies outside the user's scope, or the user's role or state does not allow the action."""
 
-    exit_code = 3
+    exit_code = ExitCode.forbidden
+    message_vi = "Bạn không có quyền với trường này (ngoài phạm vi quận/huyện hoặc trường được giao)."
 
 
 class SecondEntryByOther(Forbidden):
@@ -26,13 +30,15 @@ class SecondEntryByOther(Forbidden):
 class NotFound(ReviewError):
     """No such item or user."""
 
-    exit_code = 4
+    exit_code = ExitCode.not_found
+    message_vi = "Không tìm thấy trường này."
 
 
 class NotClaimed(ReviewError):
     """The item is claimed by someone else (and the claim has not expired), or is no longer open."""
 
-    exit_code = 5
+    exit_code = ExitCode.conflict
+    message_vi = "Trường này đang được người khác duyệt. Hãy chọn trường khác trong hàng đợi."
 
 
 class AlreadyResolved(NotClaimed):
@@ -41,12 +47,14 @@ class AlreadyResolved(NotClaimed):
     A ``NotClaimed`` so that code handling "someone else has it" also handles "it is gone".
     """
 
+    message_vi = "Trường này đã được duyệt xong."
+
 
 class ActionRefused(ReviewError):
     """The action does not apply to the item as it is now (an undo after the batch was accepted, a reopen
     of an item still under review …); ``message_vi`` says why and what to do instead."""
 
-    exit_code = 5
+    exit_code = ExitCode.refused
 
     def __init__(self, message_vi: str) -> None:
         super().__init__(message_vi)

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
+from pipelines.ids import BatchKey, batch_name
 from pipelines.review import labels
 from pipelines.review.books import BatchInfo, BookDirectory, school_year_words
 from pipelines.review.coverage_view import VN_TZ, fmt_int
@@ -30,11 +31,6 @@ def progress_words(p: dict[str, int]) -> str:
 
 def school_label(school: str, name: str | None) -> str:
     return name if name else f"Trường mã {school}"
-
-
-def batch_name(batch_id: str) -> str:
-    """The batch's own part of its key (district/school/batch)."""
-    return batch_id.rsplit("/", 1)[-1]
 
 
 def book_url(batch_id: str, book_ref: str) -> str:
@@ -100,7 +96,8 @@ def queue_batches(batches: list[dict[str, Any]], directory: BookDirectory) -> li
     out = []
     for b in batches:
         info = directory.batch(b["batch_id"])
-        school = b["batch_id"].split("/")[1] if b["batch_id"].count("/") == 2 else ""
+        key = BatchKey.lenient(b["batch_id"])
+        school = key.school if key else ""
         out.append({**b, "school": school, "school_label": school_label(school, info.school_name),
                     "school_named": bool(info.school_name), "batch_name": batch_name(b["batch_id"]),
                     "books": [{**k, "student": info.book(k["book_ref"]).student_name,
@@ -108,5 +105,5 @@ def queue_batches(batches: list[dict[str, Any]], directory: BookDirectory) -> li
     return sorted(out, key=lambda b: (b["totals"].get("remaining", 0) == 0, b["batch_id"]))
 
 
-__all__ = ["batch_name", "book_pages", "book_url", "item_context", "page_url", "page_words",
+__all__ = ["book_pages", "book_url", "item_context", "page_url", "page_words",
            "progress_words", "queue_batches", "school_label", "start_of_day", "student_label"]

@@ -39,6 +39,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
+from pipelines.contracts import table_contract
+from pipelines.db import utcnow, writer
 from pipelines.errors import InputError
 from pipelines.review.db import (
     ROLES,
@@ -47,8 +49,6 @@ from pipelines.review.db import (
     ReviewDecision,
     ReviewItem,
     User,
-    utcnow,
-    writer,
 )
 from pipelines.review.errors import (
     ActionRefused,
@@ -60,15 +60,12 @@ from pipelines.review.errors import (
     SecondEntryByOther,
     UserError,
 )
+from pipelines.review.labels import expected_vi, field_label, problem_message
 from pipelines.validate.records import field_vocabulary
 
 log = logging.getLogger(__name__)
 
 QUEUE_ORDER = (ReviewItem.batch_id, ReviewItem.book_ref, ReviewItem.page_id, ReviewItem.id)
-REVIEW_QUEUE_COLUMNS = (
-    "batch_id", "book_ref", "page_id", "template_id", "field_id", "field_type", "raw_text",
-    "proposed_value", "confidence", "reasons", "candidates", "crop_uri", "page_image_uri", "box_px",
-)
 
 
 # --- scope ----------------------------------------------------------------------------------------
@@ -283,7 +280,7 @@ def load_items(
     Returns how many rows were new. ``second_review_fields``: field ids that need two independent
     entries.
     """
-    missing = [c for c in REVIEW_QUEUE_COLUMNS if c not in review_queue.columns]
+    missing = [c for c in table_contract("review_queue").column_names if c not in review_queue.columns]
     if missing:
         raise InputError(f"review_queue lacks columns {missing} (data_contracts/tables/review_queue.yaml)")
     if review_queue.empty:
@@ -482,37 +479,6 @@ def skip(engine: Engine, user: User, item_id: int) -> ReviewItem:
 
 
 # --- decisions ------------------------------------------------------------------------------------
-_EXPECTED_VI = {
-    "score": "một điểm từ 0 đến 10, nhiều nhất một chữ số thập phân, dùng dấu phẩy (ví dụ 8,5)",
-    "date": "một ngày có thật dạng ngày/tháng/năm (ví dụ 05/09/2008), từ năm 1950 đến hôm nay",
-    "name": "một họ tên chỉ gồm chữ cái (ví dụ Nguyễn Văn An)",
-    "identifier": "mã định danh gồm đúng 12 chữ số",
-    "integer": "một số nguyên (ví dụ 3)",
-    "school_year": "năm học dạng năm-năm liền nhau (ví dụ 2019-2020)",
-    "class_name": "tên lớp như 6A1 hoặc 10A2 (khối 6 đến 12)",
-    "free_text": "một nội dung không để trống",
-}
-_PROBLEM_VI = {
-    "empty": "Chưa nhập giá trị",
-    "format_invalid": "Giá trị không đúng dạng",
-    "out_of_range": "Giá trị nằm ngoài khoảng cho phép",
-    "not_in_vocabulary": "Giá trị không có trong danh mục",
-    "ambiguous": "Giá trị không rõ ràng",
-}
-
-
-def expected_vi(field_type: str, vocabulary: str | None) -> str:
-    """What a value of the field looks like, in Vietnamese (for hints and error messages)."""
-    if field_type in ("enum", "grade_enum", "comment"):
-        from pipelines.contracts import vocabularies
-
-        vocab = vocabularies().get(vocabulary or ("comment" if field_type == "comment" else ""))
-        if vocab is not None:
-            return "một trong các giá trị: " + ", ".join(vocab.values)
-        return "một giá trị trong danh mục"
-    return _EXPECTED_VI.get(field_type, "một giá trị hợp lệ")
-
-
 _CLASSES_VI = {"letters": "chữ cái", "marks": "dấu", "digits": "chữ số 0-9", "spaces": "khoảng trắng"}
 _REFUSAL_VI = {
     "too_long": "Giá trị quá dài",
@@ -538,7 +504,6 @@ def check_entry(item: ReviewItem, value: str, *, classes: bool = True) -> None:
     Non-ASCII digits (Arabic-Indic ٨, full-width ８, …) are refused for every type, not folded.
     ``classes`` False: only the length and the characters never allowed (control, bidi, …)."""
     from pipelines.contracts import field_types
-    from pipelines.review.labels import field_label
 
     ft = field_types().get(item.field_type)
     if ft is None:  # a type the contracts no longer know: the normalizer refuses it
@@ -565,7 +530,7 @@ def normalize_entry(item: ReviewItem, value: str | None) -> str:
         n = None
     if n is None or n.value is None:
         code = n.error if n is not None and n.error else "format_invalid"
-        problem = _PROBLEM_VI.get(code, "Giá trị không hợp lệ")
+        problem = problem_message(code)
         raise InvalidValue(item.field_id, f"{problem}: cần {expected_vi(item.field_type, item.vocabulary)}.",
                            code)
     if n.repaired:
@@ -861,16 +826,6 @@ def last_resolved(engine: Engine) -> dict[str, dt.datetime | None]:
     q = select(ReviewItem.batch_id, func.max(ReviewItem.resolved_at)).group_by(ReviewItem.batch_id)
     with _reading(engine) as s:
         return {b: t for b, t in s.execute(q)}
-
-
-def item_progress(engine: Engine) -> pd.DataFrame:
-    """Every review item's batch, page, status and times (no values): for coverage. Unscoped, for the
-    pipeline; an expired claim counts as open."""
-    q = select(ReviewItem.batch_id, ReviewItem.page_id, ReviewItem.status, ReviewItem.created_at,
-               ReviewItem.resolved_at)
-    with _reading(engine) as s:
-        rows = s.execute(q).all()
-    return pd.DataFrame(rows, columns=["batch_id", "page_id", "status", "created_at", "resolved_at"])
 
 
 CORRECTIONS_COLUMNS = ("batch_id", "book_ref", "page_id", "field_id", "status", "value", "reviewed_by",

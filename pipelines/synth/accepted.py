@@ -13,6 +13,8 @@ import hashlib
 import pandas as pd
 
 from pipelines.contracts import templates
+from pipelines.frames import to_frame
+from pipelines.ids import page_id as make_page_id
 from pipelines.synth.truth import District, build_district
 from pipelines.validate.normalize import normalize_field
 
@@ -27,7 +29,7 @@ def issue_inputs(district: District | None = None, *, books: int = 10, seed: int
         batch_id = f"{b.district}/{b.school}/{batch}"
         scan = f"{b.book_ref}.pdf"
         for p in b.pages:
-            page_id = f"{hashlib.sha256(b.book_ref.encode()).hexdigest()[:16]}-p{p.book_page_no - 1:03d}"
+            page_id = make_page_id(hashlib.sha256(b.book_ref.encode()).hexdigest(), p.book_page_no - 1)
             year = next((y for y in b.years if y.school_year == p.school_year), None)
             tpl = tpls[p.template_id]
             for f in tpl.field_specs():
@@ -52,6 +54,5 @@ def issue_inputs(district: District | None = None, *, books: int = 10, seed: int
                     "pages_found": len(b.pages), "pages_declared": len(b.pages), "status": "ok",
                     "note": None, "replaces_batch_id": None,
                     "ingested_at": pd.Timestamp("2026-01-05", tz="UTC")})
-    accepted = pd.DataFrame(acc)
-    accepted["reviewed_at"] = pd.to_datetime(accepted["reviewed_at"], utc=True)
-    return accepted, pd.DataFrame(norm), pd.DataFrame(man)
+    # normalized_records has a date column, which to_frame does not shape: left to pandas.
+    return to_frame("accepted_records", acc), pd.DataFrame(norm), to_frame("scan_manifest", man)

@@ -16,6 +16,7 @@ from datetime import date
 from faker.providers.person.vi_VN import Provider as _ViPerson
 
 from pipelines.contracts import provinces, rule_sets, template, vocabularies
+from pipelines.contracts.fields import AVERAGE_ROW, RETEST, SCORES, TERMS, YEAR_TERM, FieldId
 from pipelines.domain import grading
 from pipelines.domain.identifier import compose
 
@@ -390,11 +391,11 @@ def _identity(
         "principal_name": school.principal_at(first_year),
     })
     for i, y in enumerate(years):
-        row = f"history.y{i + 1}"
-        v[f"{row}.school_year"] = school_year_text(y.school_year)
-        v[f"{row}.class_name"] = y.class_name
-        v[f"{row}.school_name"] = school.name
-        v[f"{row}.register_no"] = register_no
+        row = f"y{i + 1}"
+        v[str(FieldId.history(row, "school_year"))] = school_year_text(y.school_year)
+        v[str(FieldId.history(row, "class_name"))] = y.class_name
+        v[str(FieldId.history(row, "school_name"))] = school.name
+        v[str(FieldId.history(row, "register_no"))] = register_no
     _check_keys(tpl.template_id, v)
     return v
 
@@ -453,15 +454,13 @@ def _draft(rng: random.Random, rule_set: str, subjects, mu: float,
             c1[s.code] = "CĐ" if rng.random() < COMMENT_FAIL_RATE else "Đ"
             c2[s.code] = "CĐ" if rng.random() < COMMENT_FAIL_RATE else "Đ"
             cc[s.code] = c2[s.code]  # the whole-year comment follows HK II
-    academic = {
-        "hk1": grading.classify_academic(rule_set, hk1, c1),
-        "hk2": grading.classify_academic(rule_set, hk2, c2),
-        "ca_nam": grading.classify_academic(rule_set, cn, cc),
-    }
+    academic = dict(zip(TERMS, (grading.classify_academic(rule_set, hk1, c1),
+                                grading.classify_academic(rule_set, hk2, c2),
+                                grading.classify_academic(rule_set, cn, cc)), strict=True))
     h1, h2 = _conduct_terms(rng, vocabularies()[rs.conduct_vocabulary].values)
-    conduct = {"hk1": h1, "hk2": h2, "ca_nam": grading.conduct_year(rule_set, h1, h2)}
+    conduct = dict(zip(TERMS, (h1, h2, grading.conduct_year(rule_set, h1, h2)), strict=True))
     absences = _absences(rng)
-    ok = grading.promoted(rule_set, academic["ca_nam"], conduct["ca_nam"], absences)
+    ok = grading.promoted(rule_set, academic[YEAR_TERM], conduct[YEAR_TERM], absences)
     return _Draft(hk1, hk2, cn, c1, c2, cc, academic, conduct, absences, ok)
 
 
@@ -474,7 +473,7 @@ def _year(
     tid = f"year_{cap.lower()}_{era.layout_family}"
     tpl = template(tid)
     subjects = grading.subjects_for(era.rule_set, cap)
-    scores_table = next(t for t in tpl.tables if t.id == "scores")
+    scores_table = next(t for t in tpl.tables if t.id == SCORES)
     rows = [r.key for r in tpl.table_rows(scores_table) if r.key not in
             {e.key for e in scores_table.extra_rows}]
     if rows != [s.code for s in subjects]:
@@ -489,10 +488,10 @@ def _year(
         # retakes the weak subjects in summer and moves up: promotion says "Kiểm tra lại".
         for _ in range(40):
             d = _draft(rng, era.rule_set, subjects, mu - 2.5, aptitude)
-            acad_ok = grading.promoted(era.rule_set, d.academic["ca_nam"],
+            acad_ok = grading.promoted(era.rule_set, d.academic[YEAR_TERM],
                                        vocabularies()[rs.conduct_vocabulary].values[0], 0)
             conduct_ok = grading.promoted(
-                era.rule_set, rs.promotion.min_academic, d.conduct["ca_nam"], d.absences
+                era.rule_set, rs.promotion.min_academic, d.conduct[YEAR_TERM], d.absences
             )
             if not acad_ok and conduct_ok and _retest_items(d):
                 draft = d
@@ -518,31 +517,27 @@ def _year(
         "principal_name": school.principal_at(year),
         "corrections": "" if rng.random() < 0.2 else "0",
     })
-    for code, val in draft.hk1.items():
-        v[f"scores.{code}.hk1"] = fmt_score(val)
-        v[f"scores.{code}.hk2"] = fmt_score(draft.hk2[code])
-        v[f"scores.{code}.ca_nam"] = fmt_score(draft.ca_nam[code])
-    for code, val in draft.c1.items():
-        v[f"scores.{code}.hk1"] = val
-        v[f"scores.{code}.hk2"] = draft.c2[code]
-        v[f"scores.{code}.ca_nam"] = draft.cn[code]
-    if rs.has_overall_average:
-        v["scores.dtb.hk1"] = fmt_score(grading.overall_average(draft.hk1))
-        v["scores.dtb.hk2"] = fmt_score(grading.overall_average(draft.hk2))
-        v["scores.dtb.ca_nam"] = fmt_score(grading.overall_average(draft.ca_nam))
-    for term in ("hk1", "hk2", "ca_nam"):
-        v[f"results.{term}.{rs.academic_field}"] = draft.academic[term]
-        v[f"results.{term}.{rs.conduct_field}"] = draft.conduct[term]
+    # _Draft's per-term dicts, in the order of TERMS.
+    per_term = zip(TERMS, (draft.hk1, draft.hk2, draft.ca_nam), (draft.c1, draft.c2, draft.cn), strict=True)
+    for term, scores, comments in per_term:
+        for code, val in scores.items():
+            v[str(FieldId.score(code, term))] = fmt_score(val)
+        for code, text in comments.items():
+            v[str(FieldId.score(code, term))] = text
+        if rs.has_overall_average:
+            v[str(FieldId.score(AVERAGE_ROW, term))] = fmt_score(grading.overall_average(scores))
+        v[str(FieldId.result(term, rs.academic_field))] = draft.academic[term]
+        v[str(FieldId.result(term, rs.conduct_field))] = draft.conduct[term]
 
     if retest:
         for code in _retest_items(draft):
             retaken = fmt_score(round(rng.uniform(5.0, 7.5), 1)) if code in draft.ca_nam else "Đ"
-            v[f"scores.{code}.retest"] = retaken
+            v[str(FieldId.score(code, RETEST))] = retaken
         v["promotion"] = "Kiểm tra lại"
     else:
         v["promotion"] = "Hoàn thành chương trình" if final else "Được lên lớp"
 
-    level = vocabularies()[rs.academic_vocabulary].rank(draft.academic["ca_nam"])
+    level = vocabularies()[rs.academic_vocabulary].rank(draft.academic[YEAR_TERM])
     v["award"] = _award(era.rule_set, draft)
     pool = REMARKS_GOOD if level == 0 else REMARKS_MID if level == 1 else REMARKS_LOW
     v["teacher_remark"] = " ".join(rng.sample(pool, rng.choice((1, 1, 2))))
@@ -560,8 +555,8 @@ def _retest_items(d: _Draft) -> list[str]:
 
 def _award(rule_set: str, d: _Draft) -> str:
     rs = rule_sets()[rule_set]
-    a = vocabularies()[rs.academic_vocabulary].rank(d.academic["ca_nam"])
-    c = vocabularies()[rs.conduct_vocabulary].rank(d.conduct["ca_nam"])
+    a = vocabularies()[rs.academic_vocabulary].rank(d.academic[YEAR_TERM])
+    c = vocabularies()[rs.conduct_vocabulary].rank(d.conduct[YEAR_TERM])
     if rs.has_overall_average:  # QĐ40 / TT58: giỏi needs Giỏi + Tốt, tiên tiến Khá + Khá
         if a == 0 and c == 0:
             return "Học sinh giỏi"

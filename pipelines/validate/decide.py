@@ -14,9 +14,10 @@ from functools import cache
 from typing import Literal
 
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pipelines.contracts import CONTRACTS_DIR
+from pipelines.contracts.fields import SCORES, TERMS, FieldId
 from pipelines.contracts.loader import Strict, load
 from pipelines.validate.normalize import Normalized
 from pipelines.validate.roster import Match
@@ -34,7 +35,20 @@ class DecisionRules(Strict):
     min_threshold: float
     flag_repaired: bool
     identity_fields: tuple[str, ...]
+    """The identity page's fields that name the student: flagged unless the roster matched cleanly,
+    and a reviewer's change to one matches the book again (``review.accepted``)."""
+    second_entry_fields: tuple[str, ...]
+    """The identity fields that need two agreeing entries by two people when
+    ``HOCBA_REVIEW_SECOND_IDENTITY`` is on; a subset of ``identity_fields`` (not gender: an entry
+    must be one of its two vocabulary words)."""
     calibration_pools: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _second_entry_within_identity(self) -> DecisionRules:
+        extra = sorted(set(self.second_entry_fields) - set(self.identity_fields))
+        if extra:
+            raise ValueError(f"second_entry_fields {extra} are not identity_fields")
+        return self
 
 
 @cache
@@ -117,9 +131,9 @@ def decide(
     # read and the year-average check does not implicate it.
     have = {(p, fid) for (p, fid), n in typed.items() if n.value is not None}
     for p, fid in have:
-        parts = fid.split(".")
-        if len(parts) == 3 and parts[0] == "scores" and parts[2] in ("hk1", "hk2", "ca_nam"):
-            trio = [(p, f"scores.{parts[1]}.{k}") for k in ("hk1", "hk2", "ca_nam")]
+        f = FieldId.try_parse(fid)
+        if f is not None and f.table == SCORES and f.term is not None:
+            trio = [(p, str(f.with_column(k))) for k in TERMS]
             if all(t in have for t in trio):
                 evaluated_scores.add((p, fid))
     rows = []

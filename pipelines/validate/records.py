@@ -11,6 +11,7 @@ import pandas as pd
 
 from pipelines.contracts import ContractError, templates
 from pipelines.domain.grading import era_for
+from pipelines.ids import BatchKey
 from pipelines.validate.normalize import Normalized, normalize_field
 from pipelines.validate.roster import BookIdentity
 from pipelines.validate.rules import IdentityValues, YearValues
@@ -110,9 +111,8 @@ def books(records: pd.DataFrame, typed: dict) -> Iterator[BookPages]:
             else:
                 years.append(YearValues(pid, _int(pg["school_year"].iloc[0]), _int(pg["grade"].iloc[0]),
                                         values))
-        batch = str(g["batch_id"].iloc[0])
-        parts = batch.split("/")
-        yield BookPages(book_ref, parts[1] if len(parts) >= 3 else None, identity,
+        key = BatchKey.lenient(str(g["batch_id"].iloc[0]))
+        yield BookPages(book_ref, key.school if key else None, identity,
                         sorted(years, key=lambda y: (y.school_year or 0, y.page_id)), names)
 
 

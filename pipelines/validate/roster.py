@@ -25,8 +25,8 @@ from rapidfuzz import fuzz
 from pipelines.contracts import provinces
 from pipelines.contracts.loader import Strict, load
 from pipelines.domain import identifier as ident
-from pipelines.errors import HocbaError
 from pipelines.storage import Storage
+from pipelines.validate.errors import RosterError
 from pipelines.validate.text import fix_legacy, match_key, nfc
 
 ROSTER_COLUMNS = {
@@ -36,12 +36,6 @@ ROSTER_COLUMNS = {
     "lop": "class_name", "nam_hoc_bat_dau": "first_year", "nam_hoc_ket_thuc": "last_year",
 }
 REQUIRED = ("ho_ten", "ngay_sinh", "ma_truong")
-
-
-class RosterError(HocbaError):
-    """A roster file cannot be read: names the file and what was expected."""
-
-    exit_code = 4
 
 
 class MatchingRules(Strict):

@@ -29,6 +29,7 @@ from pipelines.contracts import (
     subject_catalog,
     vocabularies,
 )
+from pipelines.contracts.fields import AVERAGE_ROW, HISTORY, RETEST, TERMS, YEAR_TERM, FieldId
 from pipelines.contracts.rules import Subject, year_average_spec
 from pipelines.domain import grading
 from pipelines.domain import identifier as ident
@@ -36,9 +37,6 @@ from pipelines.validate.text import loose_key
 
 FieldRef = tuple[str, str]  # (page_id, field_id)
 
-TERMS = ("hk1", "hk2", "ca_nam")  # row keys of the templates' results table and score columns
-DTB_ROW = "dtb"  # the "ĐTB các môn" extra row of the tt58 score tables
-_HISTORY_CELL = re.compile(r"^history\.(y\d+)\.(school_year|class_name)$")
 _LEADING_GRADE = re.compile(r"^\s*(\d{1,2})")
 
 
@@ -160,7 +158,7 @@ def _year_averages(year: YearValues) -> Iterator[RuleFailure]:
     w1 = "" if spec.hk1_weight == 1 else f"{spec.hk1_weight}×"
     w2 = "" if spec.hk2_weight == 1 else f"{spec.hk2_weight}×"
     for code in sorted(_scored_codes()):
-        ids = [f"scores.{code}.{t}" for t in TERMS]
+        ids = [str(FieldId.score(code, t)) for t in TERMS]
         hk1, hk2, ca = (_score(year.values.get(f)) for f in ids)
         if hk1 is None or hk2 is None or ca is None:
             continue
@@ -178,7 +176,7 @@ def _term_results(year: YearValues, era: _Era, term: str, *, comments_too: bool 
     scores, comments, ids = {}, {}, []
     comment_values = vocabularies()["comment"].values
     for s in era.subjects:
-        fid = f"scores.{s.code}.{term}"
+        fid = str(FieldId.score(s.code, term))
         v = year.values.get(fid)
         if s.assessment == "score":
             if (x := _score(v)) is None:
@@ -199,7 +197,7 @@ def _overall_averages(year: YearValues, era: _Era) -> Iterator[RuleFailure]:
     if not era.rs.has_overall_average:
         return
     for term in TERMS:
-        dtb_id = f"scores.{DTB_ROW}.{term}"
+        dtb_id = str(FieldId.score(AVERAGE_ROW, term))
         dtb = _score(year.values.get(dtb_id))
         got = _term_results(year, era, term, comments_too=False)
         if dtb is None or got is None or not got[0]:
@@ -219,7 +217,7 @@ def _academic_levels(year: YearValues, era: _Era) -> Iterator[RuleFailure]:
     misread can move the level); the ĐTB row is not, the level uses the recomputed mean."""
     levels = vocabularies()[era.rs.academic_vocabulary].values
     for term in TERMS:
-        result_id = f"results.{term}.{era.rs.academic_field}"
+        result_id = str(FieldId.result(term, era.rs.academic_field))
         written = year.values.get(result_id)
         got = _term_results(year, era, term)
         if written not in levels or got is None or not got[0]:
@@ -235,7 +233,7 @@ def _academic_levels(year: YearValues, era: _Era) -> Iterator[RuleFailure]:
 
 def _conduct_year(year: YearValues, era: _Era) -> Iterator[RuleFailure]:
     field = era.rs.conduct_field
-    ids = [f"results.{t}.{field}" for t in TERMS]
+    ids = [str(FieldId.result(t, field)) for t in TERMS]
     hk1, hk2, ca = (year.values.get(f) for f in ids)
     levels = vocabularies()[era.rs.conduct_vocabulary].values
     if not all(v in levels for v in (hk1, hk2, ca)):
@@ -249,8 +247,8 @@ def _conduct_year(year: YearValues, era: _Era) -> Iterator[RuleFailure]:
 
 def _promotion(year: YearValues, era: _Era) -> Iterator[RuleFailure]:
     rs = era.rs
-    ids = ["promotion", f"results.ca_nam.{rs.academic_field}", f"results.ca_nam.{rs.conduct_field}",
-           "absences"]
+    ids = ["promotion", str(FieldId.result(YEAR_TERM, rs.academic_field)),
+           str(FieldId.result(YEAR_TERM, rs.conduct_field)), "absences"]
     written, academic, conduct, absent = (year.values.get(f) for f in ids)
     absent_days = _num(absent)
     outcomes = book_checks().promotion_outcomes
@@ -272,7 +270,7 @@ def _promotion(year: YearValues, era: _Era) -> Iterator[RuleFailure]:
 
 
 def _has_retest(year: YearValues, era: _Era) -> bool:
-    return any(year.values.get(f"scores.{s.code}.retest") is not None for s in era.subjects)
+    return any(year.values.get(str(FieldId.score(s.code, RETEST))) is not None for s in era.subjects)
 
 
 # --- whole book -----------------------------------------------------------------------
@@ -398,8 +396,9 @@ def _history_rows(identity: IdentityValues) -> dict[str, tuple[int | None, str |
     """Row key (y1, y2, ...) -> (school year start, class name) of the Quá trình học tập table."""
     rows: dict[str, dict[str, object]] = {}
     for fid, v in identity.values.items():
-        if isinstance(fid, str) and (m := _HISTORY_CELL.match(fid)):
-            rows.setdefault(m[1], {})[m[2]] = v
+        f = FieldId.try_parse(fid)
+        if f is not None and f.table == HISTORY and f.column in ("school_year", "class_name"):
+            rows.setdefault(f.row, {})[f.column] = v  # type: ignore[index]
     return {r: (_int(c.get("school_year")), _text(c.get("class_name"))) for r, c in sorted(rows.items())}
 
 
@@ -430,7 +429,7 @@ def _not_in_history(identity: IdentityValues, y: YearValues, sy: int, known: dic
                     page_years: set[int | None]) -> RuleFailure:
     spare = [r for r, ry in known.items() if ry not in page_years]  # rows no page claims
     fields = ((y.page_id, "school_year"),
-              *((identity.page_id, f"history.{r}.school_year") for r in spare))
+              *((identity.page_id, str(FieldId.history(r, "school_year"))) for r in spare))
     listed = ", ".join(_years_text(ry) for ry in known.values())
     return RuleFailure("year_page_matches_history", fields,
                        f"Năm học {_years_text(sy)} on {y.page_id} is not in the history table ({listed})")
@@ -449,7 +448,7 @@ def _history_class(identity: IdentityValues, y: YearValues, row: str,
         return None
     if same:
         return None
-    return RuleFailure("year_page_matches_history",
-                       ((y.page_id, "class_name"), (identity.page_id, f"history.{row}.class_name")),
+    hist_id = str(FieldId.history(row, "class_name"))
+    return RuleFailure("year_page_matches_history", ((y.page_id, "class_name"), (identity.page_id, hist_id)),
                        f"Lớp {_class_text(y)} in {_years_text(_int(y.school_year))} on {y.page_id} ≠ "
                        f"'{hist_class}' in the history table")

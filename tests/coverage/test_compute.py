@@ -7,8 +7,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from pipelines.coverage.check import district_totals, problems
 from pipelines.coverage.compute import Sources, compute, student_years
+from pipelines.coverage.recount import district_totals, problems
 from pipelines.issue.model import make_record_id
 
 D, S1, S2 = "760", "79760401", "79760402"

@@ -21,7 +21,8 @@ import pytest
 from pipelines.errors import InputError
 from pipelines.ingest.accounting import files_in_batch, unaccounted_files
 from pipelines.ingest.batch import IngestResult, ingest_batch
-from pipelines.ingest.inbox import NotRegularFile, open_file, probe, walk
+from pipelines.ingest.errors import NotRegularFile
+from pipelines.ingest.inbox import open_file, probe, walk
 from pipelines.ingest.manifest import read_manifest
 from pipelines.storage import Storage
 from tests.ingest.conftest import NOW

@@ -1,7 +1,7 @@
 """The issue ledger: versions, supersession and revocation as appended rows, files written once, a hash
 chain that shows edits, and a crash between the file writes and the commit that a re-run repairs.
 
-On SQLite always, and on PostgreSQL too when HOCBA_TEST_DATABASE_URL is set (the review tests' fixture).
+On SQLite always, and on PostgreSQL too when HOCBA_TEST_DATABASE_URL is set (tests.db.fixtures).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.engine import Engine
 
+from pipelines import db
 from pipelines.cli import main
+from pipelines.errors import ExitCode
 from pipelines.issue import ledger
 from pipelines.issue.errors import LedgerConflict, LedgerError
 from pipelines.issue.ledger import (
@@ -37,23 +39,13 @@ from pipelines.issue.ledger import (
 from pipelines.issue.model import BookRecord, FieldValue
 from pipelines.issue.pdf import render_pdf
 from pipelines.issue.record import content_sha256, record_xml
-from pipelines.review import db
 from pipelines.storage import Storage
 from tests.issue.samples import sample_record
-from tests.review.conftest import db_url, pg_database  # noqa: F401  (fixtures: SQLite, and PostgreSQL if set)
 
 ROOT = Path(__file__).resolve().parents[2]
 AT = dt.datetime(2026, 5, 21, 3, 4, 5, tzinfo=dt.UTC)
 CERTS = [{"role": "principal", "subject": "CN=Nguyễn Văn A", "sha256": "ab" * 32},
          {"role": "school", "subject": "CN=Trường THCS Demo", "sha256": "cd" * 32}]
-
-
-@pytest.fixture
-def engine(db_url) -> Engine:  # noqa: F811
-    eng = db.make_engine(db_url)
-    db.upgrade(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture
@@ -232,7 +224,7 @@ def test_the_chain_shows_an_edited_or_removed_row(tmp_path, storage, v1, v2):
         bad.dispose()
         assert (report.ok, report.first_bad_seq) == (False, seq) and problem in report.problem, (sql, report)
         res = runner.invoke(main, ["ledger", "check", "--database-url", bad_url])
-        assert res.exit_code == 6 and f"#{seq}" in res.output, res.output
+        assert res.exit_code == ExitCode.ledger_corrupt and f"#{seq}" in res.output, res.output
 
     # A row rewritten with a recomputed hash still breaks the next row's link.
     eng = db.make_engine(url)
@@ -264,10 +256,12 @@ def test_ledger_show_lists_versions_statuses_and_events(tmp_path, storage, v1, v
         assert "v1  đã bị thay thế / superseded" in res.output and "v2  hiện hành / current" in res.output
         assert e1.xml_uri in res.output and "supersede" in res.output
     res = runner.invoke(main, ["ledger", "show", "KHONG-CO", "--database-url", url])
-    assert res.exit_code == 4 and "not in the ledger" in res.output
+    assert res.exit_code == ExitCode.not_found and "not in the ledger" in res.output
     res = runner.invoke(main, ["ledger", "revoke", v1.record.record_id, "2", "--reason", "sai",
                                "--database-url", url])
     assert res.exit_code == 0 and "v2" in res.output
+    res = runner.invoke(main, ["ledger", "show", v1.record.record_id, "--database-url", url])
+    assert "v2  đã bị thu hồi / revoked" in res.output  # the words of hocba verify (ledger.STATUS_VI)
 
 
 def test_write_once_never_rewrites_a_file(storage):
@@ -436,7 +430,7 @@ CRASH = r"""
 import datetime as dt, os, signal, sys
 from pathlib import Path
 from pipelines.issue import ledger
-from pipelines.review.db import make_engine
+from pipelines.db import make_engine
 from pipelines.storage import Storage
 
 url, root, xml, pdf, rid, digest, when = sys.argv[1:]
@@ -457,7 +451,7 @@ print("not killed")
 
 @pytest.mark.parametrize("when", ["before_insert", "after_insert"])
 def test_a_crash_between_the_files_and_the_commit_leaves_files_and_no_row_and_a_rerun_issues_once(
-        engine, db_url, storage, v1, v2, tmp_path, when):  # noqa: F811
+        engine, db_url, storage, v1, v2, tmp_path, when):
     put(engine, storage, v1)
     (tmp_path / "v2.xml").write_bytes(v2.xml)
     (tmp_path / "v2.pdf").write_bytes(v2.pdf)
@@ -480,7 +474,7 @@ def test_a_crash_between_the_files_and_the_commit_leaves_files_and_no_row_and_a_
     assert storage.read_bytes(e.pdf_uri) == v2.pdf and check_chain(engine).ok
 
 
-def test_a_console_database_at_0001_gains_the_ledger_and_can_go_back(db_url):  # noqa: F811
+def test_a_console_database_at_0001_gains_the_ledger_and_can_go_back(db_url):
     from alembic import command
 
     eng = db.make_engine(db_url)
@@ -550,7 +544,7 @@ def _rows_from_before_0004(storage: Storage, made: list[Made]) -> list[dict]:
     return rows
 
 
-def test_a_ledger_from_before_0004_still_holds_after_it_and_takes_batches(db_url, storage):  # noqa: F811
+def test_a_ledger_from_before_0004_still_holds_after_it_and_takes_batches(db_url, storage):
     eng = db.make_engine(db_url)
     try:
         _migrate(eng, _before_0004())

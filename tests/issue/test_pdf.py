@@ -15,12 +15,10 @@ import subprocess
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
-from reportlab.graphics.barcode import qrencoder
 
 from pipelines.issue.model import FieldValue, ScanRef
-from pipelines.issue.pdf import ATTACHMENT_NAME, qr_matrix, qr_payload, render_pdf
+from pipelines.issue.pdf import ATTACHMENT_NAME, qr_payload, render_pdf
 from pipelines.issue.record import record_xml
 from tests.issue.samples import sample_record
 
@@ -108,20 +106,6 @@ def test_the_qr_code_reads_back_the_record_version_and_xml_hash(book, tmp_path):
     assert qr_payload(rec.record_id, 2, xml) == expected
     assert _decode_qr(book["path"], 1, tmp_path) == expected  # identity page
     assert _decode_qr(book["path"], 6, tmp_path) == expected  # certification page
-
-
-def test_the_qr_matrix_is_reportlab_s_encoding_with_the_chosen_mask():
-    """Masks are chosen on arrays (fast); the symbol must still be reportlab's, bit for bit."""
-    for data in ("hocba:S-B:1:" + "0" * 64, "hocba:HN-BD-THCS01-HB-0001:12:" + "ab" * 32, "x" * 300):
-        ours = np.array(qr_matrix(data))
-        matches = []
-        for mask in range(8):
-            q = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
-            q.addData(data)
-            q.version = q.calculate_version()
-            q.makeImpl(False, mask)
-            matches.append(np.array_equal(ours, np.array(q.modules, dtype=bool)))
-        assert matches.count(True) == 1, data
 
 
 def test_the_print_depends_on_the_record_only(book, tmp_path):

@@ -140,9 +140,9 @@ def test_token_keys_sign_xml_and_pdf(tmp_path, tokens, kind):
     assert all(":INTACT:TRUSTED" in line for line in lines)
     # our own verifier agrees about the signatures (the small document is no record: XSD fails only)
     v = verify_bytes(pdf, trust_roots=[pki / "ca.pem"])
-    assert only_not_a_record(v.problems), v.problems
-    assert only_not_a_record(verify_bytes(xml, trust_roots=[pki / "ca.pem"]).problems)
-    assert v.signers == [keys.principal.subject, keys.school.subject]
+    assert only_not_a_record(v), v.messages
+    assert only_not_a_record(verify_bytes(xml, trust_roots=[pki / "ca.pem"]))
+    assert v.signers == (keys.principal.subject, keys.school.subject)
 
 
 def test_token_chain_comes_from_the_token(tokens):
@@ -189,10 +189,10 @@ def test_the_issue_stage_signs_each_school_with_its_token_key(tokens, tmp_path):
     """issue_batch with the token: the record of school 79760402 is signed by that school's key."""
     import dataclasses
 
+    from pipelines.db import database
     from pipelines.issue.keys import school_keys
     from pipelines.issue.stage import issue_batch, verify_issued
     from pipelines.issue.verify import verify_file
-    from pipelines.review.db import database
     from pipelines.storage import Storage
     from tests.issue.samples import DISTRICT, frames, sample_record
 
@@ -206,7 +206,7 @@ def test_the_issue_stage_signs_each_school_with_its_token_key(tokens, tmp_path):
     assert r.new == 1 and verify_issued(r.issued, storage, engine, ca) == {}
     v = verify_file(storage.full(r.issued["pdf_uri"].iloc[0]), trust_roots=ca, engine=engine)
     mine = signing_keys(code, _settings("rsa"))
-    assert v.ok and v.signers == [mine.principal.subject, mine.school.subject]
+    assert v.ok and v.signers == (mine.principal.subject, mine.school.subject)
     assert all(f"VN-{code}" in s for s in v.signers)
 
 

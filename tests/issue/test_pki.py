@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, ExitCode
 from pipelines.issue import keys as keys_mod
 from pipelines.issue.errors import SchoolKeyMissing, SigningKeyError
 from pipelines.issue.pki import DOCUMENT_SIGNING, School, add_schools, ensure_pki, init_pki
@@ -174,7 +174,7 @@ def test_cli_pki_init(tmp_path, hocba_home, monkeypatch):
     assert "Nguyễn Văn A" in res.output and "school.p12" in res.output and "→" in res.output
     # a second run refuses, with the configuration exit code and a message saying why
     res2 = runner.invoke(main, ["pki", "init"])
-    assert res2.exit_code == 2
+    assert res2.exit_code == ExitCode.setting
     assert "already exists" in res2.output
     res3 = runner.invoke(main, ["pki", "init", str(tmp_path / "other"), "--key-type", "ec",
                                 "--school-code", "HN-01", "--principal-name", "Trần Thị B"])
@@ -192,7 +192,7 @@ def test_cli_pki_init(tmp_path, hocba_home, monkeypatch):
     many_ca = _cert(tmp_path / "many" / "ca.pem")
     assert _cert(tmp_path / "many" / "79760403" / "school.pem").issuer == many_ca.subject
     res6 = runner.invoke(main, ["pki", "init", str(tmp_path / "many"), "--add", "--school-code", "79760401"])
-    assert res6.exit_code == 2 and "already have keys" in res6.output
+    assert res6.exit_code == ExitCode.setting and "already have keys" in res6.output
 
 
 # --- loading keys -----------------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ def test_missing_keys_name_the_school_and_where_they_were_looked_for(tmp_path, h
         keys_mod.signing_keys("79760401")  # the settings' default: HOCBA_HOME/pki/<school>/*.p12
     msg = str(exc.value)
     assert "79760401" in msg and str(hocba_home.resolve() / "pki" / "79760401" / "school.p12") in msg
-    assert exc.value.exit_code == 2 and isinstance(exc.value, ConfigError)
+    assert exc.value.exit_code == ExitCode.setting and isinstance(exc.value, ConfigError)
     # a PKI with other schools' keys: still this school's are missing
     d = make_pki(tmp_path / "pki", schools=["79760402"])
     with pytest.raises(SchoolKeyMissing, match=r"school 79760401.*pki/79760401/school\.p12"):

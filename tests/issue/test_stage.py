@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from pipelines.errors import ConfigError
+from pipelines.db import database, make_engine
+from pipelines.errors import ConfigError, ExitCode
 from pipelines.issue.errors import LedgerConflict, SchoolKeyMissing, SigningKeyError
 from pipelines.issue.keys import school_keys
 from pipelines.issue.ledger import LedgerEntry, check_chain, history, issue, revoke
 from pipelines.issue.model import BookRecord, ScanRef
 from pipelines.issue.stage import LEDGER_ATTEMPTS, issue_batch, verify_issued
 from pipelines.issue.verify import verify_file
-from pipelines.review.db import database, make_engine
 from pipelines.storage import Storage
 from pipelines.synth.accepted import issue_inputs
 from tests.issue.samples import BATCH, DISTRICT, SCHOOL, frames, sample_record, with_value
@@ -283,7 +283,7 @@ def test_keys_the_trust_roots_do_not_trust_are_refused_before_any_write(fresh, t
         _run(fresh, [sample_record("HB-0001")], keys=school_keys(settings_for(other)))
     msg = str(exc.value)
     assert f"school {SCHOOL}" in msg and "HOCBA_TRUST_ROOTS" in msg and str(fresh["ca"][0]) in msg
-    assert "does not chain" in msg and exc.value.exit_code == 2
+    assert "does not chain" in msg and exc.value.exit_code == ExitCode.setting
     assert _nothing_written(fresh)
     # a trust root that is not there: a configuration error, and nothing written either
     with pytest.raises(ConfigError, match="trust root"):
@@ -303,7 +303,7 @@ def test_each_school_signs_with_its_own_key(fresh, pki):
         assert r.new == 1 and list(r.issued["record_id"]) == [rec.record_id]
         for uri in r.issued[["xml_uri", "pdf_uri"]].iloc[0]:
             v = verify_file(fresh["storage"].full(uri), trust_roots=fresh["ca"], engine=fresh["engine"])
-            assert v.ok, v.problems
+            assert v.ok, v.messages
             assert v.signers and all(f"VN-{rec.school}" in s for s in v.signers)  # the certificates name it
         (entry,) = history(fresh["engine"], rec.record_id)
         mine = keys_for(pki, rec.school)

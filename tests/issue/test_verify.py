@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 from lxml import etree
 
+from pipelines.errors import ExitCode
 from pipelines.issue.sign import sign_pdf, sign_xml
-from pipelines.issue.verify import Verdict, verify_bytes, verify_file
+from pipelines.issue.verify import ProblemCode, Verdict, verify_bytes, verify_file
 from tests.issue.signing import (
     SMALL_XML,
     append_info_update,
@@ -70,7 +71,7 @@ def _check(data: bytes, pki, name: str, **kw) -> Verdict:
 
 
 def _problems(v: Verdict) -> str:
-    return " | ".join(v.problems)
+    return " | ".join(v.messages)
 
 
 # --- what verifies --------------------------------------------------------------------------------------
@@ -86,8 +87,20 @@ def test_signed_record_verifies(tmp_path, pki, keys, record, issued):
         assert v.line().startswith(f"OK    {path}  {record.record_id} v1")
         assert verify_bytes(data, trust_roots=[pki / "ca.pem"], name=str(path)) == v
     pdf_v = verify_file(tmp_path / "r.pdf", trust_roots=[pki / "ca.pem"])
-    assert pdf_v.kind == "pdf" and pdf_v.signers == [keys.principal.subject, keys.school.subject]
-    assert verify_file(tmp_path / "r.xml", trust_roots=[pki / "ca.pem"]).signers == [keys.school.subject]
+    assert pdf_v.kind == "pdf" and pdf_v.signers == (keys.principal.subject, keys.school.subject)
+    assert verify_file(tmp_path / "r.xml", trust_roots=[pki / "ca.pem"]).signers == (keys.school.subject,)
+
+
+def test_a_verdict_is_a_frozen_value_with_codes_beside_the_messages(tmp_path, pki, issued):
+    import dataclasses
+
+    v = verify_file(tmp_path / "missing.pdf", trust_roots=[pki / "ca.pem"])
+    assert not v.ok and v.codes == [ProblemCode.unreadable] and "cannot read the file" in v.messages[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        v.record_id = "HB-1"  # type: ignore[misc]
+    assert v.to_dict() == {
+        "file": str(tmp_path / "missing.pdf"), "kind": "pdf", "ok": False, "record_id": None, "version": None,
+        "ledger_status": None, "problems": v.messages, "problem_codes": ["unreadable"], "signers": []}
 
 
 def test_two_trust_roots(pki, other_pki, issued):
@@ -145,6 +158,7 @@ def test_unsigned_update_replacing_page_content(tmp_path, pki, issued):
     assert not v.ok
     text = _problems(v)
     assert "modified after signing" in text and "does not cover the whole file" in text
+    assert {ProblemCode.modified_after_signing, ProblemCode.not_covered} <= set(v.codes)
     if has("pdfsig"):
         path = tmp_path / "edited.pdf"
         path.write_bytes(bad)
@@ -164,6 +178,7 @@ def test_certificate_from_another_ca(pki, other_pki, record):
         v = _check(data, pki, name)
         assert not v.ok, name
         assert "does not chain to a trusted root" in _problems(v)
+        assert ProblemCode.untrusted in v.codes
     # and they do verify against their own CA: the failure above is about trust only
     assert _check(pdf, other_pki, "o.pdf").ok
 
@@ -185,11 +200,11 @@ def test_unsigned_documents(pki):
 
     xml = record_xml(sample_record(), version=1, supersedes=None, issued_at=NOW)
     v = _check(xml, pki, "plain.xml")
-    assert not v.ok and "XML is not signed" in _problems(v)
+    assert not v.ok and "XML is not signed" in _problems(v) and v.codes == [ProblemCode.not_signed]
     v = _check(small_pdf(xml), pki, "plain.pdf")
-    assert not v.ok and "the PDF is not signed" in _problems(v)
+    assert not v.ok and "the PDF is not signed" in _problems(v) and v.codes == [ProblemCode.not_signed]
     v = _check(b"\x00\x01 not a document", pki, "x.bin")
-    assert not v.ok
+    assert not v.ok and v.codes == [ProblemCode.unreadable]
 
 
 def test_signed_but_not_a_record(pki, keys):
@@ -199,6 +214,7 @@ def test_signed_but_not_a_record(pki, keys):
     assert not v.ok and "embedded XML" in _problems(v)
     v = _check(sign_pdf(small_pdf(SMALL_XML, name="other.xml"), keys.pdf_order), pki, "noattach.pdf")
     assert not v.ok and "no embedded hocba-record.xml" in _problems(v)
+    assert v.codes == [ProblemCode.record_invalid]
 
 
 def test_missing_trust_root_is_a_config_error(tmp_path, issued):
@@ -224,21 +240,23 @@ def test_cli_verify(tmp_path, pki, issued, hocba_home):
     lines = res.output.splitlines()
     assert len(lines) == 2 and all(line.startswith("OK") for line in lines)
     res = runner.invoke(main, ["verify", "--no-ledger", *trust, str(good_pdf), str(bad_pdf)])
-    assert res.exit_code == 1
+    assert res.exit_code == ExitCode.verify_failed == 8
     assert res.output.splitlines()[1].startswith(f"FAIL  {bad_pdf}")
     res = runner.invoke(main, ["verify", "--no-ledger", "--json", *trust, str(bad_pdf)])
-    assert res.exit_code == 1
+    assert res.exit_code == ExitCode.verify_failed
     got = json.loads(res.output)
     assert got["ok"] is False and got["kind"] == "pdf" and got["problems"]
-    # no trust root at all: a configuration error (exit 2), not a failed file
+    assert "modified_after_signing" in got["problem_codes"]
+    assert len(got["problem_codes"]) == len(got["problems"])
+    # no trust root at all: a configuration error, not a failed file
     res = runner.invoke(main, ["verify", "--no-ledger", str(good_pdf)])
-    assert res.exit_code == 2 and "hocba pki init" in res.output
+    assert res.exit_code == ExitCode.setting and "hocba pki init" in res.output
 
 
 # --- the ledger ---------------------------------------------------------------------------------------
 @pytest.fixture
 def ledger(tmp_path):
-    from pipelines.review.db import database, dispose_engines
+    from pipelines.db import database, dispose_engines
     from pipelines.storage import Storage
 
     url = f"sqlite:///{tmp_path / 'hocba.db'}"
@@ -274,7 +292,7 @@ def test_ledger_current_superseded_revoked_unknown(tmp_path, pki, keys, ledger):
     for data, name in ((xml1, "v1.xml"), (pdf1, "v1.pdf")):
         v = _check(data, pki, name, engine=engine)
         assert not v.ok and v.ledger_status == "superseded" and (v.record_id, v.version) == (v1.record_id, 1)
-        assert "superseded" in _problems(v)
+        assert "superseded" in _problems(v) and v.codes == [ProblemCode.not_current]
     assert _check(pdf2, pki, "v2.pdf", engine=engine).ok
 
     revoke(engine, v2.record_id, 2, "cấp nhầm")
@@ -285,6 +303,7 @@ def test_ledger_current_superseded_revoked_unknown(tmp_path, pki, keys, ledger):
     stray_xml, _ = _issue(sample_record("HB-0999"), keys)
     v = _check(stray_xml, pki, "stray.xml", engine=engine)
     assert not v.ok and v.ledger_status == "unknown" and "not in the ledger" in _problems(v)
+    assert v.codes == [ProblemCode.not_in_ledger]
 
 
 def test_cli_verify_with_the_ledger(tmp_path, pki, keys, ledger, hocba_home):
@@ -302,6 +321,6 @@ def test_cli_verify_with_the_ledger(tmp_path, pki, keys, ledger, hocba_home):
     assert res.exit_code == 0, res.output
     assert res.output.strip().endswith(f"{rec.record_id} v2 (current)")
     res = CliRunner().invoke(main, [*args, str(tmp_path / "v1.pdf"), str(tmp_path / "v2.pdf")])
-    assert res.exit_code == 1
+    assert res.exit_code == ExitCode.verify_failed
     first, second = res.output.splitlines()
     assert first.startswith("FAIL") and "superseded" in first and second.startswith("OK")

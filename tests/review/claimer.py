@@ -11,13 +11,15 @@ import sys
 
 from sqlalchemy.orm import Session
 
-from pipelines.review import db, store
+from pipelines import db
+from pipelines.review import store
+from pipelines.review.db import User
 
 
 def main(url: str, user_id: int) -> None:
     engine = db.make_engine(url)
     with Session(engine) as s:
-        user = s.get(db.User, user_id)
+        user = s.get(User, user_id)
     import pipelines.validate.normalize  # noqa: F401  (imports a first decision would pay for)
 
     store.batch_counts(engine)  # connected

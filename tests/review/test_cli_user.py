@@ -6,8 +6,10 @@ import logging
 
 from click.testing import CliRunner
 
+from pipelines import db
 from pipelines.cli import main
-from pipelines.review import auth, db, store
+from pipelines.errors import ExitCode
+from pipelines.review import auth, store
 
 PW = "mat-khau-cua-an-123"
 
@@ -66,7 +68,7 @@ def test_user_add_prompts_twice_and_passwd_and_deactivate(db_url):
         assert "no" in _run(["user", "list", "--database-url", db_url]).output.splitlines()[1]
 
         missing = _run(["user", "deactivate", "nobody", "--database-url", db_url])
-        assert missing.exit_code == 4 and "Không có tài khoản" in missing.output
+        assert missing.exit_code == ExitCode.not_found and "Không có tài khoản" in missing.output
     finally:
         db.dispose_engines()
 

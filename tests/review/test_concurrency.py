@@ -12,8 +12,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pipelines.review import auth, db, store
-from pipelines.review.db import AuditLog, ReviewDecision, ReviewItem
+from pipelines import db
+from pipelines.review import auth, store
+from pipelines.review.db import AuditLog, ReviewDecision, ReviewItem, User
 from tests.review.conftest import BATCH_A, DISTRICT_A, PASSWORD, SCHOOL_A, queue_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +22,7 @@ SCORES = (("scores.toan.hk1", "score", "8,5"), ("scores.toan.hk2", "score", "7,0
           ("scores.ngu_van.hk1", "score", "6,5"), ("scores.ngu_van.hk2", "score", "9,0"))
 
 
-def _reviewers(engine, n: int) -> list[db.User]:
+def _reviewers(engine, n: int) -> list[User]:
     return [auth.add_user(engine, f"reviewer{i}", PASSWORD, "reviewer", f"district:{DISTRICT_A}")
             for i in range(n)]
 
@@ -34,7 +35,7 @@ def test_eight_threads_claim_200_items_each_exactly_once(db_url, engine, cheap_h
     errors: list[BaseException] = []
     start = threading.Barrier(len(users))
 
-    def reviewer(user: db.User) -> None:
+    def reviewer(user: User) -> None:
         own = db.make_engine(db_url)  # each reviewer its own engine and connection
         try:
             start.wait()

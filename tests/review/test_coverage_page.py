@@ -20,9 +20,10 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from pipelines import db
 from pipelines.contracts import table_contract
 from pipelines.coverage.tables import load_coverage
-from pipelines.review import auth, coverage_view, db
+from pipelines.review import auth, coverage_view
 from pipelines.review.app import create_app
 from pipelines.review.store import Scope
 from pipelines.storage import Storage

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from pipelines.db import writer
 from pipelines.review import store
 from pipelines.review.app import MAX_FORM_VALUE, SECURITY_HEADERS, create_app
-from pipelines.review.db import writer
 from tests.review.webfixtures import (
     BATCH_A,
     DISTRICT_A,

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from pipelines.review import auth, db, store
+from pipelines import db
+from pipelines.review import auth, store
 from pipelines.storage import Storage
 
 PASSWORD = "mat-khau-du-dai-1"

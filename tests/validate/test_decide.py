@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
-from pipelines.validate.decide import ABOVE_ANY, calibration_table, decide, thresholds
+from pipelines.contracts.loader import ContractError, parse
+from pipelines.validate.decide import (
+    ABOVE_ANY,
+    DecisionRules,
+    calibration_table,
+    decide,
+    decision_rules,
+    thresholds,
+)
 from pipelines.validate.normalize import normalize_field
 from pipelines.validate.roster import Match
 from pipelines.validate.rules import RuleFailure
@@ -76,3 +85,13 @@ def test_a_repaired_score_corroborated_by_the_year_average_is_accepted():
              ("p1", "scores.toan.ca_nam"): normalize_field("score", "7,0")}
     d = decide(_records(rows), typed, [], {}, {"p1": "ok"}, thresholds_by_type={"score": 0.9})
     assert (d["decision"] == "accept").all(), d
+
+
+def test_identity_fields_are_listed_once_in_the_contract_and_second_entry_is_a_subset():
+    rules = decision_rules()
+    assert set(rules.identity_fields) == {"full_name", "birth_date", "gender", "identifier"}
+    # Gender is picked from a two-word vocabulary: it needs no second entry (as documented).
+    assert set(rules.second_entry_fields) == set(rules.identity_fields) - {"gender"}
+    data = rules.model_dump() | {"second_entry_fields": ["full_name", "address"]}
+    with pytest.raises(ContractError, match=r"\['address'\] are not identity_fields"):
+        parse(DecisionRules, data, source="decisions.yaml")

@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from pipelines.validate.roster import BookIdentity, Roster, RosterError, parse_roster_csv
+from pipelines.validate.errors import RosterError
+from pipelines.validate.roster import BookIdentity, Roster, parse_roster_csv
 
 HEADER = ("ma_dinh_danh,ho_ten,ngay_sinh,gioi_tinh,dan_toc,ma_truong,ten_truong,ma_quan_huyen,"
           "cap_hoc,lop,nam_hoc_bat_dau,nam_hoc_ket_thuc\n")

@@ -1,9 +1,9 @@
-"""The checks that cap OCR confidence: format, vocabulary, page reliability."""
+"""The plausibility checks that cap OCR confidence: format, vocabulary, page reliability."""
 
 from __future__ import annotations
 
 from pipelines.contracts import templates
-from pipelines.ocr import checks
+from pipelines.ocr import plausibility
 from pipelines.ocr.engine import ENGINE, FieldReading
 
 
@@ -18,33 +18,34 @@ def _spec(type_: str, vocabulary: str | None = None):
 def test_plausible_by_type():
     score, date, comment = _spec("score"), _spec("date"), _spec("comment")
     conduct = _spec("grade_enum", "hanh_kiem")
-    assert checks.plausible(score, "8,5") and checks.plausible(score, "10") and checks.plausible(score, "6.4")
-    assert not checks.plausible(score, "64") and not checks.plausible(score, "8,55")
-    assert checks.plausible(date, "05/09/2021") and not checks.plausible(date, "-05709/2021")
-    assert checks.plausible(comment, "Đ") and checks.plausible(comment, "CĐ")
-    assert not checks.plausible(comment, "®") and not checks.plausible(comment, "2)")
-    assert checks.plausible(conduct, "Tốt") and not checks.plausible(conduct, "Tất")
-    assert checks.checkable(score) and not checks.checkable(_spec("name"))
+    assert plausibility.plausible(score, "8,5") and plausibility.plausible(score, "10")
+    assert plausibility.plausible(score, "6.4")
+    assert not plausibility.plausible(score, "64") and not plausibility.plausible(score, "8,55")
+    assert plausibility.plausible(date, "05/09/2021") and not plausibility.plausible(date, "-05709/2021")
+    assert plausibility.plausible(comment, "Đ") and plausibility.plausible(comment, "CĐ")
+    assert not plausibility.plausible(comment, "®") and not plausibility.plausible(comment, "2)")
+    assert plausibility.plausible(conduct, "Tốt") and not plausibility.plausible(conduct, "Tất")
+    assert plausibility.checkable(score) and not plausibility.checkable(_spec("name"))
 
 
 def test_eth_is_read_as_d_with_stroke():
-    assert checks.clean_text(" \u00d0 ") == "Đ" and checks.clean_text("\u00f0i  học") == "đi học"
+    assert plausibility.clean_text(" \u00d0 ") == "Đ" and plausibility.clean_text("\u00f0i  học") == "đi học"
 
 
 def _reading(field_id: str, text: str, conf: float, checkable: bool = True) -> FieldReading:
     r = FieldReading(field_id, "score", text, conf, ENGINE, "", (0, 0, 1, 1), conf, checkable=checkable)
-    return checks.cap(r, "implausible", checks.IMPLAUSIBLE_CAP) if text in ("64", "71") else r
+    return plausibility.cap(r, "implausible", plausibility.IMPLAUSIBLE_CAP) if text in ("64", "71") else r
 
 
 def test_a_page_with_many_implausible_readings_caps_every_reading():
     good = [_reading(f"s{i}", "8,5", 0.99) for i in range(16)]
     bad = [_reading("b1", "64", 0.98), _reading("b2", "71", 0.97)]
     names = [_reading("n", "Lê Thế Anh", 0.95, checkable=False), _reading("e", "", 1.0)]
-    out = checks.check_page(good + bad + names)  # 2 of 18 checkable implausible > 10 %
-    assert all(r.confidence <= checks.PAGE_UNRELIABLE_CAP for r in out if r.text)
+    out = plausibility.check_page(good + bad + names)  # 2 of 18 checkable implausible > 10 %
+    assert all(r.confidence <= plausibility.PAGE_UNRELIABLE_CAP for r in out if r.text)
     assert out[-1].confidence == 1.0 and out[-1].checks == ()  # an empty box stays empty
     assert out[0].engine_confidence == 0.99 and "page_unreliable" in out[0].checks
     assert out[16].checks == ("implausible", "page_unreliable")
-    assert out[16].confidence == checks.IMPLAUSIBLE_CAP
-    fine = checks.check_page(good + bad[:1] + names)  # 1 of 17: an isolated misreading
+    assert out[16].confidence == plausibility.IMPLAUSIBLE_CAP
+    fine = plausibility.check_page(good + bad[:1] + names)  # 1 of 17: an isolated misreading
     assert [r.confidence for r in fine] == [r.confidence for r in good + bad[:1] + names]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-# Timestamps are naive UTC (SQLite has no time zones): pipelines.review.db.UTCDateTime converts.
-# Names follow the naming convention of pipelines.review.db.Base, so autogenerate sees no difference.
+# Timestamps are naive UTC (SQLite has no time zones): pipelines.db.UTCDateTime converts.
+# Names follow the naming convention of pipelines.db.Base, so autogenerate sees no difference.
 
 revision = "0001"
 down_revision = None

@@ -1,10 +1,10 @@
-"""Do the coverage tables add up? Across levels (cell → school → district) and to their sources."""
+"""Recount coverage's totals from their sources and say where the tables do not add up, across levels
+(cell → school → district) and to those sources (the blocking check ``numbers_add_up`` runs this)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pyarrow.parquet as pq
-from sqlalchemy import func, select
 
 from pipelines.coverage.compute import OPEN, RESOLVED, SCHOOL_KEY, Coverage, pct_column
 from pipelines.storage import Storage
@@ -28,11 +28,10 @@ def _rows(storage: Storage, table: str, partitioned: bool = True) -> int:
 
 def source_totals(storage: Storage, engine) -> dict[str, int]:
     """The totals each coverage column must add up to, counted straight from the sources."""
-    from pipelines.issue.ledger import versions
-    from pipelines.review.db import ReviewItem
+    from pipelines.issue.ledger import CURRENT, versions
+    from pipelines.review.queries import status_counts
 
-    with engine.connect() as conn:
-        status = dict(conn.execute(select(ReviewItem.status, func.count()).group_by(ReviewItem.status)).all())
+    status = status_counts(engine)
     ledger = versions(engine)
     return {
         "students_expected": _rows(storage, "roster", partitioned=False),
@@ -41,7 +40,7 @@ def source_totals(storage: Storage, engine) -> dict[str, int]:
         "files_quarantined": _rows(storage, "file_quarantine"),
         "reviews_open": sum(status.get(s, 0) for s in OPEN),
         "reviews_done": sum(status.get(s, 0) for s in RESOLVED),
-        "records_issued": int((ledger["status"] == "current").sum()),
+        "records_issued": int((ledger["status"] == CURRENT).sum()),
     }
 
 

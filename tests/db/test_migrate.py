@@ -1,4 +1,5 @@
-"""The console's database: migrations, engine settings, the shipped migration scripts."""
+"""The one Alembic history: upgrades, concurrent upgrades, models and migrations agreeing, the shipped
+scripts."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from pipelines.review import db
+from pipelines import db
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"review_user", "review_item", "review_decision", "review_audit_log", "issue_ledger",
@@ -43,17 +43,38 @@ def test_upgrade_creates_every_table_and_is_idempotent(db_url):
         engine.dispose()
 
 
+def test_a_database_made_before_the_history_moved_upgrades_in_place(db_url):
+    """Databases migrated from pipelines/review/migrations/ keep their version table and revision ids."""
+    assert db.VERSION_TABLE == "review_alembic_version"
+    from alembic import command
+
+    engine = db.make_engine(db_url)
+    try:
+        with db.writer(engine).connect() as conn:
+            command.upgrade(db.alembic_config(conn), "0003")
+            conn.commit()
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT version_num FROM review_alembic_version")).scalar_one() == "0003"
+        db.upgrade(engine)
+        assert db.current_revision(engine) == HEAD
+        assert {"batch_id", "replaces_batch_id"} <= {c["name"] for c in inspect(engine).get_columns(
+            "issue_ledger")}
+    finally:
+        engine.dispose()
+
+
 def test_the_migration_matches_the_models(engine):
-    """What the revision creates is what the ORM declares (no drift for the next autogenerate)."""
+    """What the revisions create is what the ORM declares (no drift for the next autogenerate)."""
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"version_table": db.VERSION_TABLE, "compare_type": True})
-        diff = compare_metadata(ctx, db.Base.metadata)
+        diff = compare_metadata(ctx, db.metadata())
     assert diff == []
+    assert set(db.metadata().tables) == TABLES  # every stage's models, loaded by name
 
 
 def test_concurrent_upgrades_of_a_fresh_database_queue(db_url):
     """The console, the pipeline and a CLI may start at once on an empty database: all succeed."""
-    code = "import sys; from pipelines.review.db import upgrade; upgrade(sys.argv[1])"
+    code = "import sys; from pipelines.db import upgrade; upgrade(sys.argv[1])"
     procs = [subprocess.Popen([sys.executable, "-c", code, db_url], stderr=subprocess.PIPE, text=True,
                               cwd=ROOT) for _ in range(3)]
     errors = [p.communicate(timeout=120)[1] for p in procs]
@@ -81,49 +102,12 @@ def test_concurrent_upgrades_of_a_fresh_database_queue(db_url):
         engine.dispose()
 
 
-def test_sqlite_engine_settings(tmp_path):
-    url = f"sqlite:///{tmp_path / 'deep' / 'er' / 'hocba.db'}"
-    engine = db.make_engine(url)  # creates the parent folders
-    try:
-        with engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert (tmp_path / "deep" / "er" / "hocba.db").exists()
-    finally:
-        engine.dispose()
-
-
-def test_a_plain_postgresql_url_uses_psycopg_3():
-    engine = db.make_engine("postgresql://u@db.example/hocba")
-    assert engine.url.drivername == "postgresql+psycopg" and engine.url.database == "hocba"
-    engine.dispose()
-
-
-def test_foreign_keys_are_enforced(engine):
-    with pytest.raises(Exception, match=r"(?i)foreign key"), engine.begin() as conn:
-        conn.execute(text("INSERT INTO review_audit_log (at, action, item_id, reason, detail) "
-                          "VALUES (CURRENT_TIMESTAMP, 'claim', 4242, '', '{}')"))
-
-
-def test_database_is_cached_per_url_and_defaults_to_the_setting(hocba_home):
-    try:
-        engine = db.database()
-        assert engine is db.database()
-        assert engine.url.database == str(hocba_home.resolve() / "hocba.db")
-        assert db.current_revision(engine) == HEAD
-        other = db.database(f"sqlite:///{hocba_home / 'other.db'}")
-        assert other is not engine and db.current_revision(other) == HEAD
-    finally:
-        db.dispose_engines()
-
-
 def test_migration_scripts_ship_inside_the_package():
     """Alembic finds env.py and the revisions inside pipelines/, which the wheel packs whole."""
-    root = Path(db.__file__).resolve().parent / "migrations"
+    root = ROOT / "pipelines" / "db" / "migrations"
     assert root == db.MIGRATIONS_DIR
     assert (root / "env.py").is_file() and (root / "script.py.mako").is_file()
     assert [p.name for p in sorted((root / "versions").glob("*.py"))] == [
         "0001_initial.py", "0002_issue_ledger.py", "0003_sessions.py", "0004_ledger_batch.py"]
-    pyproject = (Path(db.__file__).resolve().parents[2] / "pyproject.toml").read_text()
-    assert 'packages = ["pipelines"]' in pyproject
+    assert not (ROOT / "pipelines" / "review" / "migrations").exists()  # one history
+    assert 'packages = ["pipelines"]' in (ROOT / "pyproject.toml").read_text()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-# Names follow the naming convention of pipelines.review.db.Base and pipelines.issue.ledger.LedgerEntry,
-# so autogenerate sees no difference. Timestamps are naive UTC (pipelines.review.db.UTCDateTime).
+# Names follow the naming convention of pipelines.db.Base and pipelines.issue.ledger.LedgerEntry,
+# so autogenerate sees no difference. Timestamps are naive UTC (pipelines.db.UTCDateTime).
 
 revision = "0002"
 down_revision = "0001"

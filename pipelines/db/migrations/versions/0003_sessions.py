@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-# Names follow the naming convention of pipelines.review.db.Base (model: pipelines.review.db.LoginSession),
-# so autogenerate sees no difference. Timestamps are naive UTC (pipelines.review.db.UTCDateTime).
+# Names follow the naming convention of pipelines.db.Base (model: pipelines.review.db.LoginSession),
+# so autogenerate sees no difference. Timestamps are naive UTC (pipelines.db.UTCDateTime).
 # Only the SHA-256 of the random session token is stored: a copy of this table logs nobody in.
 
 revision = "0003"

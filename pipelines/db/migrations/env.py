@@ -1,8 +1,10 @@
-"""Alembic environment of the review console's tables (run by ``pipelines.review.db.upgrade``).
+"""Alembic environment of the hocba database (run by ``pipelines.db.upgrade``).
 
 The caller hands over an open connection in ``config.attributes["connection"]``; a plain
 ``alembic -x url=…`` run builds one from that URL instead. Concurrent upgrades of one database queue:
 SQLite's write transaction begins IMMEDIATE (db.writer), PostgreSQL takes an advisory lock first.
+The target metadata (for autogenerate) is ``pipelines.db.metadata()``: the stages' model modules,
+named in ``pipelines.db.MODEL_MODULES``, imported here at run time, never by ``pipelines.db`` itself.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from pipelines.review.db import VERSION_TABLE, Base, make_engine, writer
+from pipelines.db import VERSION_TABLE, make_engine, metadata, writer
 
 # Any constant unique to this schema: serializes concurrent `upgrade head` on one PostgreSQL database.
 _PG_LOCK_KEY = 0x686F636261  # "hocba"
@@ -21,7 +23,7 @@ def _run(connection) -> None:
     # revision, letting a queued process in between that reads the half-way version and runs the next
     # revision too (then this one fails on "table exists"). Our SQLite connections begin their own
     # transactions (db.make_engine), so DDL is transactional: one transaction, one lock, all revisions.
-    context.configure(connection=connection, target_metadata=Base.metadata, version_table=VERSION_TABLE,
+    context.configure(connection=connection, target_metadata=metadata(), version_table=VERSION_TABLE,
                       render_as_batch=connection.dialect.name == "sqlite", transactional_ddl=True)
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":

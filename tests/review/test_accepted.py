@@ -6,7 +6,8 @@ import datetime as dt
 
 import pandas as pd
 
-from pipelines.validate.queue import CORRECTION_COLUMNS, accepted_records
+from pipelines.review.accepted import accepted_records
+from pipelines.review.store import CORRECTIONS_COLUMNS
 from pipelines.validate.roster import Match, Roster
 
 BATCH = "D1/S1/b001"
@@ -54,7 +55,7 @@ def _corrections(rows):
             }
             for p, f, s, v in rows
         ],
-        columns=CORRECTION_COLUMNS,
+        columns=list(CORRECTIONS_COLUMNS),
     )
 
 
