@@ -51,6 +51,7 @@ demo: setup
 
 test: setup
 	$(UV) run --frozen --no-sync ruff check .
+	$(UV) run --frozen --no-sync lint-imports  # the layers under [tool.importlinter] in pyproject.toml
 	$(UV) run --frozen --no-sync pytest
 
 test-fast: setup

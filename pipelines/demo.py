@@ -15,10 +15,31 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.contracts import quarantine_reasons
+from pipelines.coverage_tables import load_coverage
+from pipelines.dagster_home import instance as get_instance
+from pipelines.db import database
+from pipelines.definitions import build_defs
 from pipelines.errors import ConfigError
+from pipelines.issue.ledger import check_chain
+from pipelines.issue.pki import School, ensure_pki
+from pipelines.ocr.evaluate import accuracy_table, join_truth
+from pipelines.progress import RunDisplay, run_shown, summary_lines
+from pipelines.review.auth import add_user, get_user_by_name, set_password
+from pipelines.review.simulate import simulate_review
+from pipelines.review.store import batch_counts
+from pipelines.runner import (
+    compute_coverage,
+    discover_batches,
+    finished_reviews,
+    import_roster,
+    run_all,
+    summarize_batches,
+)
 from pipelines.settings import get_settings
 from pipelines.storage import Storage
+from pipelines.synth.generate import generate_district
 from pipelines.table_io import read_table
+from pipelines.validate.evaluate import final_errors, run_tables, score
 
 MARKER = "HOCBA_DEMO_HOME"
 STAGES = ("ingest", "ocr", "validate", "review", "issue")
@@ -40,12 +61,6 @@ def _prepare_home(home: Path, fresh: bool) -> None:
 
 def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: bool,
              simulate_review: bool = False, echo: Callable[[str], None] = print) -> dict:
-    from pipelines.dagster_home import instance as get_instance
-    from pipelines.definitions import build_defs
-    from pipelines.progress import RunDisplay, run_shown, summary_lines
-    from pipelines.runner import compute_coverage, discover_batches, import_roster, summarize_batches
-    from pipelines.synth.generate import generate_district
-
     settings = get_settings()
     home = settings.home_abs
     _prepare_home(home, fresh)
@@ -71,7 +86,6 @@ def run_demo(*, schools: int, students: int, seed: int, difficulty: str, fresh: 
     inbox = Storage(settings.inbox_root)
     inbox.fs.put(str(synth_dir / "inbox") + "/", inbox.full(""), recursive=True)
 
-    from pipelines.issue.pki import School, ensure_pki
 
     # Development keys (a local CA; per school its seal and its principal): demo records are not real.
     roster = pd.read_csv(synth_dir / "roster.csv", dtype=str, encoding="utf-8-sig")
@@ -133,11 +147,6 @@ def demo_review(defs, instance, keys: list[str], truth_dir: Path, simulate: bool
     random password."""
     import secrets
 
-    from pipelines.db import database
-    from pipelines.review.auth import add_user, get_user_by_name, set_password
-    from pipelines.review.simulate import simulate_review
-    from pipelines.review.store import batch_counts
-    from pipelines.runner import finished_reviews, run_all
 
     settings = get_settings()
     engine = database(settings.database)
@@ -162,9 +171,6 @@ def demo_review(defs, instance, keys: list[str], truth_dir: Path, simulate: bool
 
 
 def summarize_issue(storage: Storage, keys: list[str]) -> dict:
-    from pipelines.db import database
-    from pipelines.issue.ledger import check_chain
-
     settings = get_settings()
     issued = read_table(storage, "issued_records", list(keys))
     chain = check_chain(database(settings.database))
@@ -175,7 +181,6 @@ def summarize_issue(storage: Storage, keys: list[str]) -> dict:
 
 def summarize_truth(storage: Storage, keys: list[str], truth_dir: Path) -> dict:
     """Validate's decisions and the final accepted values, measured against the synthetic truth."""
-    from pipelines.validate.evaluate import final_errors, run_tables, score
 
     tables = run_tables(storage, keys)
     decided, _ = score(tables, truth_dir)
@@ -187,8 +192,6 @@ def summarize_truth(storage: Storage, keys: list[str], truth_dir: Path) -> dict:
 
 
 def summarize_coverage(storage: Storage) -> dict:
-    from pipelines.coverage.tables import load_coverage
-
     cov = load_coverage(storage)
     return {**cov.headline(), "schools": [
         {"school": r.school, "name": r.school_name, "issued": int(r.records_issued),
@@ -221,8 +224,6 @@ Validate decides per field type with calibrated thresholds (issue 4)."""
 
 
 def summarize_ocr(storage: Storage, keys: list[str], truth_dir: Path) -> dict:
-    from pipelines.ocr.evaluate import accuracy_table, join_truth
-
     layouts = read_table(storage, "page_layouts", list(keys))
     readings = read_table(storage, "field_readings", list(keys))
     acc = accuracy_table(join_truth(

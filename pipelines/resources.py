@@ -10,6 +10,8 @@ import dagster as dg
 import pandas as pd
 
 from pipelines.contracts import ContractError, table_contract, table_contracts
+from pipelines.db import database
+from pipelines.parallel import available_cpus
 from pipelines.settings import get_settings
 from pipelines.storage import Storage
 from pipelines.table_io import read_table, write_table
@@ -41,8 +43,6 @@ class ReviewDatabaseResource(dg.ConfigurableResource):
     url: str
 
     def engine(self):
-        from pipelines.db import database
-
         return database(self.url)
 
 
@@ -52,8 +52,6 @@ class RunSettingsResource(dg.ConfigurableResource):
     workers: int = 0  # worker processes for per-page work; 0 = one per CPU this process may use
 
     def worker_count(self) -> int:
-        from pipelines.parallel import available_cpus
-
         return self.workers or available_cpus()
 
 

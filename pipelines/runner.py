@@ -23,7 +23,11 @@ import dagster as dg
 
 from pipelines.errors import InputError
 from pipelines.ids import BatchKey
+from pipelines.ingest.inbox import ready_batches
 from pipelines.partitions import scan_batches
+from pipelines.settings import get_settings
+from pipelines.storage import Storage
+from pipelines.table_io import read_table
 
 PROGRESS_LINE = re.compile(r"^\S+ (?P<key>\S+): (?P<done>\d+)/(?P<total>\d+) (?P<unit>[a-z]+)$")
 """A step's progress as its log line says it, e.g. ``ocr 760/79760401/b001: 12/40 pages``."""
@@ -126,7 +130,6 @@ class Inbox:
 
 def read_inbox(defs: dg.Definitions) -> Inbox:
     """The batches in the inbox of these definitions (never following a link)."""
-    from pipelines.ingest.inbox import ready_batches
 
     store = defs.resources["inbox"].storage()
     ready, refused = [], {}
@@ -335,8 +338,6 @@ class BatchSummary:
 
 def summarize_batches(storage_root: str, keys: list[str]) -> list[BatchSummary]:
     """Counts from the stored tables of each batch (a table a failed run did not write counts 0)."""
-    from pipelines.storage import Storage
-    from pipelines.table_io import read_table
 
     storage = Storage(storage_root)
     out = []
@@ -361,9 +362,6 @@ def import_roster(defs: dg.Definitions, instance: dg.DagsterInstance, csv_path: 
                   log_level: str = "WARNING") -> RunOutcome:
     """Copy a roster export into the roster root (when given) and materialize ``roster``."""
     if csv_path is not None:
-        from pipelines.settings import get_settings
-        from pipelines.storage import Storage
-
         root = Storage(get_settings().roster_root)
         with open(csv_path, "rb") as fh:
             root.write_bytes(os.path.basename(csv_path), fh.read())

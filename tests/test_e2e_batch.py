@@ -20,7 +20,7 @@ def district_run(tmp_path_factory):
     from click.testing import CliRunner
 
     from pipelines.cli import main
-    from pipelines.coverage.tables import load_coverage
+    from pipelines.coverage_tables import load_coverage
     from pipelines.dagster_home import instance as get_instance
     from pipelines.db import database
     from pipelines.definitions import build_defs

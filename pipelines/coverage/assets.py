@@ -2,6 +2,10 @@
 
 import dagster as dg
 
+from pipelines.coverage.checks import CHECK_SPECS, numbers_check
+from pipelines.coverage.compute import compute, load_sources
+from pipelines.coverage.recount import district_totals, problems, source_totals
+from pipelines.coverage_tables import coverage_pct
 from pipelines.resources import ReviewDatabaseResource, StorageResource, table_out
 
 UPSTREAM = ["roster", "scan_manifest", "file_quarantine", "page_layouts", "normalized_records",
@@ -12,18 +16,10 @@ UPSTREAM = ["roster", "scan_manifest", "file_quarantine", "page_layouts", "norma
     outs={t: table_out(t, "coverage", {"python", "table"}) for t in
           ("coverage", "coverage_schools", "coverage_backlog")},
     deps=UPSTREAM,
-    check_specs=[dg.AssetCheckSpec(
-        "numbers_add_up", asset="coverage_schools", blocking=True,
-        description="Cells add up to their school's row; the schools add up to the roster, the batches' "
-        "tables, the review database and the ledger's current records; no cell has more done than "
-        "expected.")],
+    check_specs=CHECK_SPECS,
     description="Coverage over every batch, the review database, the ledger and the roster.",
 )
 def coverage(context: dg.AssetExecutionContext, storage: StorageResource, review_db: ReviewDatabaseResource):
-    from pipelines.coverage.compute import compute, load_sources
-    from pipelines.coverage.recount import district_totals, problems, source_totals
-    from pipelines.coverage.tables import coverage_pct
-
     engine, store = review_db.engine(), storage.storage()
     cov = compute(load_sources(store, engine))
     districts = district_totals(cov.schools)
@@ -39,8 +35,7 @@ def coverage(context: dg.AssetExecutionContext, storage: StorageResource, review
     yield dg.Output(cov.backlog, output_name="coverage_backlog",
                     metadata={"days": int(cov.backlog["day"].nunique())})
     found = problems(cov, source_totals(store, engine))
-    yield dg.AssetCheckResult(check_name="numbers_add_up", asset_key="coverage_schools", passed=not found,
-                              metadata={"problems": dg.MetadataValue.json(found[:20])})
+    yield numbers_check(found)
 
 
 def _table(df) -> dg.MetadataValue:

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pipelines.coverage.tables import CELL_KEY
+from pipelines.coverage_tables import CELL_KEY
 from pipelines.domain.grading import GRADES
-from pipelines.issue.ledger import CURRENT
+from pipelines.issue.ledger import CURRENT, versions
 from pipelines.issue.model import make_record_id
+from pipelines.review.queries import item_progress
 from pipelines.storage import Storage
 from pipelines.table_io import read_table, stored_partitions
 
@@ -66,9 +67,6 @@ def _per_partition(storage: Storage, table: str, columns: list[str]) -> pd.DataF
 
 
 def load_sources(storage: Storage, engine) -> Sources:
-    from pipelines.issue.ledger import versions
-    from pipelines.review.queries import item_progress
-
     years = _per_partition(storage, "normalized_records", ["batch_id", "page_id", "school_year", "grade"])
     # A year page's fields all carry its year; keep the first read one per page.
     years = years.dropna(subset=["school_year"]).drop_duplicates(["batch_id", "page_id"])

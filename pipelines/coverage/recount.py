@@ -7,6 +7,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pipelines.coverage.compute import OPEN, RESOLVED, SCHOOL_KEY, Coverage, pct_column
+from pipelines.issue.ledger import CURRENT, versions
+from pipelines.review.queries import status_counts
 from pipelines.storage import Storage
 from pipelines.table_io import stored_partitions
 
@@ -28,8 +30,6 @@ def _rows(storage: Storage, table: str, partitioned: bool = True) -> int:
 
 def source_totals(storage: Storage, engine) -> dict[str, int]:
     """The totals each coverage column must add up to, counted straight from the sources."""
-    from pipelines.issue.ledger import CURRENT, versions
-    from pipelines.review.queries import status_counts
 
     status = status_counts(engine)
     ledger = versions(engine)

@@ -2,14 +2,14 @@
 
 import dagster as dg
 
+from pipelines.coverage.assets import UPSTREAM
+from pipelines.issue.ledger import last_seq
 from pipelines.resources import ReviewDatabaseResource
+from pipelines.review.queries import activity
 
 
 def fingerprint(instance: dg.DagsterInstance, engine) -> str:
     """Changes whenever a counted asset is materialized, a review item changes state, or the ledger grows."""
-    from pipelines.coverage.assets import UPSTREAM
-    from pipelines.issue.ledger import last_seq
-    from pipelines.review.queries import activity
 
     ids = []
     for name in UPSTREAM:

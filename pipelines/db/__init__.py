@@ -23,6 +23,7 @@ from pipelines.db.migrate import (
     upgrade,
 )
 from pipelines.db.schema import Base, UTCDateTime, one_of, utcnow
+from pipelines.settings import get_settings
 
 __all__ = [
     "MIGRATIONS_DIR", "MODEL_MODULES", "VERSION_TABLE", "WRITE", "Base", "UTCDateTime", "alembic_config",
@@ -37,8 +38,6 @@ _engines_lock = threading.Lock()
 def database(url: str | None = None) -> Engine:
     """The engine for ``url`` (default: the ``database`` setting), migrated; one per URL and process."""
     if url is None:
-        from pipelines.settings import get_settings
-
         url = get_settings().database
     with _engines_lock:
         engine = _engines.get(url)

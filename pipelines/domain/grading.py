@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from pipelines.contracts import ContractError, RuleSet, eras, rule_sets, subject_catalog
+from pipelines.contracts import ContractError, RuleSet, eras, rule_sets, subject_catalog, vocabularies
 from pipelines.contracts.rules import AcademicRule, year_average_spec
 
 
@@ -140,7 +140,6 @@ def conduct_year(rule_set: str, hk1: str, hk2: str) -> str:
 
 def promoted(rule_set: str, academic: str, conduct: str, absent_days: int) -> bool:
     """Whether the year's results allow moving up a grade."""
-    from pipelines.contracts import vocabularies
 
     rs = rule_sets()[rule_set]
     p = rs.promotion

@@ -1,4 +1,5 @@
-"""Draw a template's empty printed form: labels, table grids, boxes, dotted lines.
+"""Draw a template's empty printed form: labels, table grids, boxes, dotted lines (the raster back end
+of forms/layout.py).
 
 The picture is a function of (template, dpi) only, so OCR can use it as the
 reference to align a scan against and the synthetic generator as the paper it
@@ -8,6 +9,7 @@ per (template, dpi) and handed out as copies.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,7 +17,7 @@ from typing import Literal
 from PIL import Image, ImageDraw, ImageFont
 
 from pipelines.contracts import Template
-from pipelines.contracts.templates import TableDecl
+from pipelines.forms.layout import DottedLine, Line, Primitive, Rect, Text, Weight, form_layout
 
 FontFamily = Literal["serif", "sans", "indie", "dancing"]
 
@@ -23,9 +25,8 @@ INK = 0  # printed form ink (grey level)
 PAPER = 255
 
 LABEL_FONT: FontFamily = "serif"
-HEADER_PT = 9.0  # table column headers
-ROW_LABEL_PT = 9.5  # subject names and term labels
-PAD_MM = 1.5  # text inset from a cell's left rule
+PEN_MM: dict[Weight, float] = {"box": 0.2, "rule": 0.2, "frame": 0.3}
+"""Raster pen width per layout weight (at least one pixel)."""
 
 
 def _font_file(family: FontFamily) -> Path:
@@ -87,29 +88,34 @@ def render_blank(template: Template, dpi: int = 300) -> Image.Image:
 @lru_cache(maxsize=12)  # ~9 MB each at 300 dpi: a handful of (template, dpi) pairs per worker
 def _blank(template: Template, dpi: int) -> Image.Image:
     img = Image.new("L", page_size_px(template, dpi), PAPER)
-    d = ImageDraw.Draw(img)
+    draw_primitives(ImageDraw.Draw(img), form_layout(template), dpi)
+    return img
+
+
+def draw_primitives(d: ImageDraw.ImageDraw, primitives: Iterable[Primitive], dpi: int) -> None:
+    """Rasterize layout primitives (forms/layout.py) at ``dpi``: rules and outlines ``PEN_MM`` thick,
+    text in ``LABEL_FONT`` shrunk in whole pixels to fit, writing lines as a row of square dots."""
 
     def px(v: float) -> int:
         return mm_to_px(v, dpi)
 
-    thin = max(1, px(0.2))
-    thick = max(1, px(0.3))
-
-    for label in template.labels:
-        f = font(LABEL_FONT, pt_to_px(label.size, dpi), label.bold)
-        anchor = "mm" if label.align == "center" else "lm"
-        d.text((px(label.at[0]), px(label.at[1])), label.text, fill=INK, font=f, anchor=anchor)
-
-    for x, y, w, h in template.boxes:
-        d.rectangle((px(x), px(y), px(x + w), px(y + h)), outline=INK, width=thin)
-
-    for table in template.tables:
-        _draw_table(d, template, table, dpi, thin, thick)
-
-    for field in template.fields:
-        if not field.printed:
-            _dotted_lines(d, field.box, dpi)
-    return img
+    pens = {weight: max(1, px(w)) for weight, w in PEN_MM.items()}
+    for p in primitives:
+        if isinstance(p, Text):
+            if p.max_width is None:
+                f = font(LABEL_FONT, pt_to_px(p.size, dpi), p.bold)
+            else:
+                f = _fit_font(p.text, LABEL_FONT, p.size, dpi, px(p.max_width), bold=p.bold)
+            anchor = "mm" if p.align == "center" else "lm"
+            d.text((px(p.x), px(p.y)), p.text, fill=INK, font=f, anchor=anchor)
+        elif isinstance(p, Line):
+            d.line((px(p.x0), px(p.y0), px(p.x1), px(p.y1)), fill=INK, width=pens[p.weight])
+        elif isinstance(p, Rect):
+            d.rectangle((px(p.x), px(p.y), px(p.x + p.w), px(p.y + p.h)), outline=INK, width=pens[p.weight])
+        elif isinstance(p, DottedLine):
+            _dotted_line(d, p, dpi)
+        else:
+            raise TypeError(f"not a layout primitive: {p!r}")
 
 
 def _fit_font(text: str, family: FontFamily, pt: float, dpi: int, max_w: int, bold: bool = False):
@@ -122,57 +128,10 @@ def _fit_font(text: str, family: FontFamily, pt: float, dpi: int, max_w: int, bo
     return f
 
 
-def _draw_table(
-    d: ImageDraw.ImageDraw, tpl: Template, table: TableDecl, dpi: int, thin: int, thick: int
-) -> None:
-    def px(v: float) -> int:
-        return mm_to_px(v, dpi)
-
-    x0, y0 = table.origin
-    xs = tpl.column_x(table)
-    widths = [c.width for c in table.columns]
-    x1 = xs[-1] + widths[-1]
-    rows = tpl.table_rows(table)
-    y_body = y0 + table.header_height
-    y1 = y_body + table.row_height * len(rows)
-
-    # Rules: every row and column boundary, a heavier outer frame and header rule.
-    for r in range(len(rows) + 1):
-        y = y_body + r * table.row_height
-        d.line((px(x0), px(y), px(x1), px(y)), fill=INK, width=thick if r == 0 else thin)
-    for x in [*xs[1:]]:
-        d.line((px(x), px(y0), px(x), px(y1)), fill=INK, width=thin)
-    d.rectangle((px(x0), px(y0), px(x1), px(y1)), outline=INK, width=thick)
-
-    for col, x, w in zip(table.columns, xs, widths, strict=True):
-        f = _fit_font(col.header, LABEL_FONT, HEADER_PT, dpi, px(w - 2 * PAD_MM), bold=True)
-        d.text(
-            (px(x + w / 2), px(y0 + table.header_height / 2)),
-            col.header, fill=INK, font=f, anchor="mm",
-        )
-
-    label_cols = [(x, c) for x, c in zip(xs, table.columns, strict=True) if c.kind == "row_label"]
-    extra = {r.key for r in table.extra_rows}
-    for i, row in enumerate(rows):
-        if not row.label:
-            continue
-        yc = y_body + (i + 0.5) * table.row_height
-        for x, col in label_cols:
-            f = _fit_font(
-                row.label, LABEL_FONT, ROW_LABEL_PT, dpi, px(col.width - 2 * PAD_MM),
-                bold=row.key in extra,
-            )
-            d.text((px(x + PAD_MM), px(yc)), row.label, fill=INK, font=f, anchor="lm")
-
-
-def _dotted_lines(d: ImageDraw.ImageDraw, box: tuple[float, float, float, float], dpi: int) -> None:
-    """The dotted writing line(s) of a scalar field: one per ~7 mm of box height."""
-    x, y, w, h = box
-    lines = max(1, round(h / 7))
+def _dotted_line(d: ImageDraw.ImageDraw, line: DottedLine, dpi: int) -> None:
+    """A dotted writing line: square dots of ~0.12 mm every ~1 mm."""
     step = max(2, mm_to_px(1.0, dpi))
     r = max(1, mm_to_px(0.12, dpi))
-    xa, xb = mm_to_px(x, dpi), mm_to_px(x + w, dpi)
-    for k in range(lines):
-        yy = mm_to_px(y + (k + 1) * h / lines - 0.8, dpi)
-        for xx in range(xa, xb, step):
-            d.rectangle((xx, yy, xx + r, yy + r), fill=INK)
+    yy = mm_to_px(line.y, dpi)
+    for xx in range(mm_to_px(line.x0, dpi), mm_to_px(line.x1, dpi), step):
+        d.rectangle((xx, yy, xx + r, yy + r), fill=INK)

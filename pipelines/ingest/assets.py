@@ -4,8 +4,9 @@
 import dagster as dg
 
 from pipelines.ids import BatchKey
-from pipelines.ingest.accounting import files_in_batch, unaccounted_files, unaccounted_pages
+from pipelines.ingest.accounting import files_in_batch
 from pipelines.ingest.batch import ingest_batch
+from pipelines.ingest.checks import CHECK_SPECS, ingest_checks
 from pipelines.partitions import scan_batches
 from pipelines.resources import InboxResource, RunSettingsResource, StorageResource, table_out
 
@@ -15,27 +16,7 @@ INGEST_TABLES = ("scan_manifest", "file_quarantine", "page_images", "page_quaran
 @dg.multi_asset(
     outs={name: table_out(name, "ingest", {"python", "parquet"}) for name in INGEST_TABLES},
     partitions_def=scan_batches,
-    check_specs=[
-        dg.AssetCheckSpec(
-            "every_file_accounted_for",
-            asset="scan_manifest",
-            additional_deps=["file_quarantine"],
-            description="Every file of the batch folder is in scan_manifest or file_quarantine, once.",
-            blocking=True,
-        ),
-        dg.AssetCheckSpec(
-            "every_page_accounted_for",
-            asset="page_images",
-            additional_deps=["scan_manifest", "page_quarantine"],
-            description="Pages found in accepted files = pages stored + pages quarantined.",
-            blocking=True,
-        ),
-        dg.AssetCheckSpec(
-            "page_images_stored",
-            asset="page_images",
-            description="Every page image the table names exists in storage.",
-        ),
-    ],
+    check_specs=CHECK_SPECS,
 )
 def ingest_scans(
     context: dg.AssetExecutionContext,
@@ -70,26 +51,4 @@ def ingest_scans(
             )
         yield dg.Output(df, output_name=name, metadata=meta)
 
-    files = files_in_batch(inbox_store, str(key))
-    problems = unaccounted_files(files, result.scan_manifest, result.file_quarantine)
-    yield dg.AssetCheckResult(
-        check_name="every_file_accounted_for",
-        asset_key="scan_manifest",
-        passed=not problems["missing"] and not problems["duplicated"],
-        metadata={"files": len(files), **{k: ", ".join(v) or "-" for k, v in problems.items()}},
-    )
-    gap = unaccounted_pages(result.scan_manifest, result.page_images, result.page_quarantine)
-    yield dg.AssetCheckResult(
-        check_name="every_page_accounted_for",
-        asset_key="page_images",
-        passed=gap == 0,
-        metadata={"unaccounted_pages": gap},
-    )
-    missing = [u for u in result.page_images["image_uri"] if not store.exists(u)]
-    yield dg.AssetCheckResult(
-        check_name="page_images_stored",
-        asset_key="page_images",
-        passed=not missing,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"missing": len(missing), "first_missing": missing[0] if missing else "-"},
-    )
+    yield from ingest_checks(result, files_in_batch(inbox_store, str(key)), store)

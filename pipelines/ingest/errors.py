@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.errors import HocbaError, InputError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type only: inbox.py imports this module
     from pipelines.ingest.inbox import Entry
 
 

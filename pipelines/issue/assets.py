@@ -3,8 +3,12 @@
 import dagster as dg
 import pandas as pd
 
+from pipelines.issue.checks import CHECK_SPECS, verification_check
+from pipelines.issue.keys import school_keys
+from pipelines.issue.stage import issue_batch, verify_issued
 from pipelines.partitions import scan_batches
 from pipelines.resources import ReviewDatabaseResource, StorageResource
+from pipelines.settings import get_settings
 
 
 @dg.asset(
@@ -13,17 +17,11 @@ from pipelines.resources import ReviewDatabaseResource, StorageResource
     ins={"accepted_records": dg.AssetIn(), "normalized_records": dg.AssetIn(), "scan_manifest": dg.AssetIn()},
     description="Signed XML + PDF records of the batch's accepted books (one row per current version), "
     "written once under the issued root and recorded in the hash-chained ledger.",
-    check_specs=[dg.AssetCheckSpec("every_record_verifies", asset="issued_records", blocking=True,
-                                   description="Every file written verifies: signatures, chain to the "
-                                   "trust roots, PDF difference analysis, XSD, ledger status current.")],
+    check_specs=CHECK_SPECS,
 )
 def issued_records(context: dg.AssetExecutionContext, accepted_records: pd.DataFrame,
                    normalized_records: pd.DataFrame, scan_manifest: pd.DataFrame,
                    review_db: ReviewDatabaseResource, issued: StorageResource):
-    from pipelines.issue.keys import school_keys
-    from pipelines.issue.stage import issue_batch, verify_issued
-    from pipelines.settings import get_settings
-
     settings = get_settings()
     engine, storage = review_db.engine(), issued.storage()
     # Each school's own keys, checked against the trust roots before anything is written.
@@ -44,7 +42,4 @@ def issued_records(context: dg.AssetExecutionContext, accepted_records: pd.DataF
         "ledger_retries": r.retries,
         "seconds": dg.MetadataValue.json({k: round(v, 2) for k, v in r.seconds.items()}),
     })
-    yield dg.AssetCheckResult(
-        check_name="every_record_verifies", passed=not problems,
-        metadata={"records": len(r.issued), "failed": dg.MetadataValue.json(
-            {rid: p[:3] for rid, p in list(problems.items())[:20]})})
+    yield verification_check(problems, len(r.issued))

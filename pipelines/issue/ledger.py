@@ -57,6 +57,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from pipelines.db import Base, UTCDateTime, one_of, utcnow, writer
 from pipelines.issue.errors import LedgerConflict, LedgerError, NotInLedger
+from pipelines.issue.record import record_header
 from pipelines.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -438,7 +439,6 @@ def issue(engine: Engine, storage: Storage, *, record_id: str, content_sha256: s
     appended; make the record again). The previous current version, if any, is superseded in the same
     transaction.
     """
-    from pipelines.issue.record import record_header
 
     h = record_header(xml)
     if h["record_id"] != record_id:

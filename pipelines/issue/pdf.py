@@ -37,6 +37,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from pipelines.contracts import Template, rule_sets, templates
 from pipelines.contracts.templates import FieldSpec
+from pipelines.forms.layout import DottedLine, Line, Rect, Text, Weight, form_layout, writing_lines
 from pipelines.issue.model import BookRecord
 from pipelines.issue.qr import qr_matrix
 from pipelines.issue.record import STATEMENT
@@ -49,6 +50,9 @@ GREY = (0.35, 0.35, 0.35)
 BOLD_STROKE = 0.028  # outline stroke, as a fraction of the font size, that makes regular text bold
 QR_SIZE_MM = 20.0
 FOOTER_PT = 7.5
+PEN_PT: dict[Weight, float] = {"box": 0.6, "rule": 0.5, "frame": 0.85}
+"""Vector pen width (points) per layout weight (forms/layout.py)."""
+DOTTED_PT = 0.35  # the round dots of a writing line
 
 
 # --- fonts and raw text -----------------------------------------------------------------------------
@@ -253,55 +257,43 @@ def _p(x_mm: float, y_mm: float) -> str:
 
 
 def _form_ops(ops: _Ops, tpl: Template) -> None:
-    """The empty printed form (as forms/draw.py draws it for OCR), in vector."""
-    for label in tpl.labels:
-        ops.text(label.at[0] * mm, _baseline(label.at[1], label.size), label.text, label.size,
-                 bold=label.bold, align=label.align)
+    """The empty printed form (forms/layout.py, as forms/draw.py rasterizes it for OCR), in vector: the
+    inner rules of a table stroked as one path, the dotted writing lines as one dashed path."""
     o = ops.out
-    o.append("0.6 w")
-    for x, y, w, h in tpl.boxes:
-        o.append(f"{_p(x, y + h)} {w * mm:.2f} {h * mm:.2f} re S")
-    for table in tpl.tables:
-        x0, y0 = table.origin
-        xs = tpl.column_x(table)
-        widths = [col.width for col in table.columns]
-        x1 = xs[-1] + widths[-1]
-        rows = tpl.table_rows(table)
-        y_body = y0 + table.header_height
-        y1 = y_body + table.row_height * len(rows)
-        o.append("0.5 w")
-        for r in range(1, len(rows)):
-            y = y_body + r * table.row_height
-            o.append(f"{_p(x0, y)} m {_p(x1, y)} l")
-        for x in xs[1:]:
-            o.append(f"{_p(x, y0)} m {_p(x, y1)} l")
-        o.append("S 0.85 w")
-        o.append(f"{_p(x0, y1)} {(x1 - x0) * mm:.2f} {(y1 - y0) * mm:.2f} re S")
-        o.append(f"{_p(x0, y_body)} m {_p(x1, y_body)} l S")
-        for col, x, w in zip(table.columns, xs, widths, strict=True):
-            size = _fit(col.header, 9.0, (w - 3) * mm)
-            ops.text((x + w / 2) * mm, _baseline(y0 + table.header_height / 2, size), col.header, size,
-                     bold=True, align="center")
-        extra = {r.key for r in table.extra_rows}
-        label_cols = [(x, col) for x, col in zip(xs, table.columns, strict=True) if col.kind == "row_label"]
-        for i, row in enumerate(rows):
-            if not row.label:
-                continue
-            yc = y_body + (i + 0.5) * table.row_height
-            for x, col in label_cols:
-                size = _fit(row.label, 9.5, (col.width - 3) * mm)
-                ops.text((x + 1.5) * mm, _baseline(yc, size), row.label, size, bold=row.key in extra)
-    # Dotted writing lines under the scalar fields, one per ~7 mm of box height.
-    o.append("0.35 w 1 J [0.4 2.4] 0 d")
-    for f in tpl.fields:
-        if f.printed:
-            continue
-        x, y, w, h = f.box
-        lines = max(1, round(h / 7))
-        for k in range(lines):
-            yy = y + (k + 1) * h / lines - 0.8
-            o.append(f"{_p(x, yy)} m {_p(x + w, yy)} l")
-    o.append("S [] 0 d 0 J")
+    path: str | None = None  # the open path: "rule" or "dotted"
+
+    def stroke() -> None:
+        nonlocal path
+        if path is not None:
+            o.append("S [] 0 d 0 J" if path == "dotted" else "S")
+        path = None
+
+    for p in form_layout(tpl):
+        if isinstance(p, Text):
+            stroke()
+            size = p.size if p.max_width is None else _fit(p.text, p.size, p.max_width * mm)
+            ops.text(p.x * mm, _baseline(p.y, size), p.text, size, bold=p.bold, align=p.align)
+        elif isinstance(p, DottedLine):
+            if path != "dotted":
+                stroke()
+                o.append(f"{DOTTED_PT} w 1 J [0.4 2.4] 0 d")
+                path = "dotted"
+            o.append(f"{_p(p.x0, p.y)} m {_p(p.x1, p.y)} l")
+        elif isinstance(p, Line) and p.weight == "rule":
+            if path != "rule":
+                stroke()
+                o.append(f"{PEN_PT['rule']} w")
+                path = "rule"
+            o.append(f"{_p(p.x0, p.y0)} m {_p(p.x1, p.y1)} l")
+        elif isinstance(p, Line):
+            stroke()
+            o.append(f"{PEN_PT[p.weight]} w {_p(p.x0, p.y0)} m {_p(p.x1, p.y1)} l S")
+        elif isinstance(p, Rect):
+            stroke()
+            o.append(f"{PEN_PT[p.weight]} w {_p(p.x, p.y + p.h)} {p.w * mm:.2f} {p.h * mm:.2f} re S")
+        else:
+            raise TypeError(f"not a layout primitive: {p!r}")
+    stroke()
 
 
 _static: dict[tuple[str, tuple[str, ...]], str] = {}
@@ -345,19 +337,19 @@ def _fill(ops: _Ops, template_id: str, values: dict[str, str]) -> None:
             continue
         size = 10.5
         width = (w - 3) * mm
-        rules = max(1, round(h / 7))  # dotted writing lines drawn in the box (_form_ops)
-        if rules == 1:
+        rules = writing_lines(s.box)  # the dotted writing lines drawn in the box (_form_ops)
+        if len(rules) == 1:
             size = _fit(text, size, width)
             ops.text((x + 1.5) * mm, _baseline(y + h / 2, size), text, size)
             continue
         # A box of several writing lines (the homeroom teacher's remark): one text line on each, smaller
         # type only when the text needs more lines than the box has.
         lines = simpleSplit(text, FONT, size, width)
-        while len(lines) > rules and len(lines) * size * 1.2 > h * mm and size > 6:
+        while len(lines) > len(rules) and len(lines) * size * 1.2 > h * mm and size > 6:
             size *= 0.92
             lines = simpleSplit(text, FONT, size, width)
-        if len(lines) <= rules:
-            mids = [y + (k + 1) * h / rules - 0.8 - 2.4 for k in range(len(lines))]
+        if len(lines) <= len(rules):
+            mids = [yy - 2.4 for yy in rules[: len(lines)]]
         else:
             lead = size * 1.2 / mm
             mids = [y + h / 2 - lead * (len(lines) - 1) / 2 + k * lead for k in range(len(lines))]

@@ -32,6 +32,13 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from pipelines.frames import to_frame
+from pipelines.issue.errors import LedgerConflict, RecordInvalid, SigningKeyError
+from pipelines.issue.ledger import issue, plan
+from pipelines.issue.model import build_records
+from pipelines.issue.pdf import render_pdf
+from pipelines.issue.record import content_sha256, legacy_content_sha256, record_batch_id, record_xml
+from pipelines.issue.sign import sign_pdf, sign_xml
+from pipelines.issue.verify import load_trust_roots, signer_problems, verify_file
 from pipelines.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -65,8 +72,6 @@ def check_keys(keys: KeySource, school_codes: Iterable[str], trust_roots: Iterab
     Raises ``SchoolKeyMissing`` for a school without keys, ``SigningKeyError`` for a key whose
     certificate the trust roots do not trust (or that is not valid for signing now), and
     ``ConfigError`` for a trust root file that is missing."""
-    from pipelines.issue.errors import SigningKeyError
-    from pipelines.issue.verify import load_trust_roots, signer_problems
 
     paths = list(trust_roots)
     roots = load_trust_roots(paths)
@@ -96,8 +101,6 @@ def issue_batch(accepted_records: pd.DataFrame, normalized_records: pd.DataFrame
     anything is written (see the module's doc). A record that fails its XSD, or whose book another
     batch holds without this batch replacing it, is not issued and is reported in ``failed`` with
     why; a book a later batch replaced is in ``replaced``; the rest of the batch goes on."""
-    from pipelines.issue.errors import RecordInvalid
-    from pipelines.issue.model import build_records
 
     res = IssueResult(to_frame("issued_records", ()))
     t = time.perf_counter()
@@ -135,11 +138,6 @@ def _issue_book(rec, keys, res: IssueResult, *, engine: Engine, storage: Storage
                 now: dt.datetime | None):
     """The ledger entry of the book's current version (issued now or before), or None when nothing is
     issued for it (revoked, replaced, held: counted in ``res``)."""
-    from pipelines.issue.errors import LedgerConflict
-    from pipelines.issue.ledger import issue, plan
-    from pipelines.issue.pdf import render_pdf
-    from pipelines.issue.record import content_sha256, legacy_content_sha256, record_batch_id, record_xml
-    from pipelines.issue.sign import sign_pdf, sign_xml
 
     def batch_of(entry) -> str | None:
         # A version issued before the ledger kept its batch (batch_id NULL, before migration 0004): its
@@ -231,7 +229,6 @@ def verify_issued(issued: pd.DataFrame, storage: Storage, engine: Engine,
     (pyHanko, xmlsec) reads local files."""
     import tempfile
 
-    from pipelines.issue.verify import verify_file
 
     problems: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="hocba-verify-") as tmp:

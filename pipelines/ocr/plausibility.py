@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.contracts import FieldSpec, field_types, vocabularies
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type only: engine.py imports this module
     from pipelines.ocr.engine import FieldReading
 
 IMPLAUSIBLE_CAP = 0.3

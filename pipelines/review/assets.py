@@ -12,6 +12,12 @@ import pandas as pd
 from pipelines.ids import BatchKey
 from pipelines.partitions import scan_batches
 from pipelines.resources import ReviewDatabaseResource
+from pipelines.review.accepted import accepted_records as build_accepted
+from pipelines.review.store import batch_counts, corrections, load_items
+from pipelines.settings import get_settings
+from pipelines.validate.decide import decision_rules
+from pipelines.validate.roster import Roster
+from pipelines.validate.stage import matches_from_frame
 
 
 def batch_location(batch_id: str) -> tuple[str, str]:
@@ -29,10 +35,6 @@ def batch_location(batch_id: str) -> tuple[str, str]:
 )
 def review_items(context: dg.AssetExecutionContext, review_queue: pd.DataFrame,
                  review_db: ReviewDatabaseResource) -> dg.MaterializeResult:
-    from pipelines.review.store import batch_counts, corrections, load_items
-    from pipelines.settings import get_settings
-    from pipelines.validate.decide import decision_rules
-
     key = context.partition_key
     district, school = batch_location(key)
     second = frozenset(decision_rules().second_entry_fields) if get_settings().review_second_identity \
@@ -63,14 +65,10 @@ def review_items(context: dg.AssetExecutionContext, review_queue: pd.DataFrame,
 def accepted_records(context: dg.AssetExecutionContext, field_decisions: pd.DataFrame,
                      normalized_records: pd.DataFrame, roster_matches: pd.DataFrame,
                      roster: pd.DataFrame, review_db: ReviewDatabaseResource) -> dg.Output[pd.DataFrame]:
-    from pipelines.review.accepted import accepted_records as build
-    from pipelines.review.store import corrections
-    from pipelines.validate.roster import Roster
-    from pipelines.validate.stage import matches_from_frame
-
     key = context.partition_key
     corr = corrections(review_db.engine(), key)
-    df = build(field_decisions, normalized_records, matches_from_frame(roster_matches), corr, Roster(roster))
+    df = build_accepted(field_decisions, normalized_records, matches_from_frame(roster_matches), corr,
+                        Roster(roster))
     books = int(df["book_ref"].nunique())
     return dg.Output(df, metadata={
         "rows": len(df), "books": books, "books_in_batch": int(field_decisions["book_ref"].nunique()),

@@ -31,6 +31,7 @@ from pipelines.db import utcnow, writer
 from pipelines.review.db import ROLES, LoginSession, User
 from pipelines.review.errors import Forbidden, NotFound, UserError
 from pipelines.review.store import Scope, record_audit
+from pipelines.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -217,8 +218,6 @@ class SessionPolicy:
 
     @classmethod
     def from_settings(cls) -> SessionPolicy:
-        from pipelines.settings import get_settings
-
         st = get_settings()
         return cls(lifetime_s=int(st.console_session_lifetime_s), idle_s=int(st.console_session_idle_s))
 

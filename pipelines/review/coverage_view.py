@@ -1,6 +1,6 @@
 """The digitization progress page (``/coverage``) from the coverage tables: plain Python, no web.
 
-``build`` turns ``CoverageTables`` (``pipelines.coverage.tables``), the user's scope and the table's
+``build`` turns ``CoverageTables`` (``pipelines.coverage_tables``), the user's scope and the table's
 filters into what ``templates/coverage.html`` shows: the headline (``CoverageTables.headline`` of the
 scoped tables, so it is the ledger count over the roster count), issued vs expected per school, a
 grade × school year heat map of coverage in student-years, the review backlog per day and the
@@ -24,8 +24,8 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
-from pipelines.coverage.tables import CELL_KEY, CoverageTables
-from pipelines.coverage.tables import coverage_pct as pct
+from pipelines.coverage_tables import CELL_KEY, CoverageTables
+from pipelines.coverage_tables import coverage_pct as pct
 from pipelines.review import labels
 
 ROLES = ("data_team", "admin")

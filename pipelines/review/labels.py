@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from functools import cache
 
+from pipelines.contracts import vocabularies
 from pipelines.contracts.labels import console_labels
+from pipelines.contracts.templates import templates
 
 
 def reason_label(code: str) -> str:
@@ -45,8 +47,6 @@ def expected_vi(field_type: str, vocabulary: str | None) -> str:
     """What a value of the field looks like, in Vietnamese (for hints and error messages)."""
     ft = console_labels().field_types.get(field_type)
     if ft is not None and ft.expects is None:
-        from pipelines.contracts import vocabularies
-
         vocab = vocabularies().get(vocabulary or ("comment" if field_type == "comment" else ""))
         if vocab is not None:
             return "một trong các giá trị: " + ", ".join(vocab.values)
@@ -73,7 +73,6 @@ def field_label(template_id: str, field_id: str) -> str:
     words = console_labels()
     if field_id in words.fields:
         return words.fields[field_id]
-    from pipelines.contracts.templates import templates
 
     tpl = templates().get(template_id)
     if tpl is None:

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from pipelines.resources import ReviewDatabaseResource
+from pipelines.review.store import batch_counts, last_resolved
 
 
 def finished_batches(engine) -> dict[str, str]:
@@ -10,7 +11,6 @@ def finished_batches(engine) -> dict[str, str]:
 
     The time goes into the run key, so a batch reopened and finished again (a second-review
     disagreement, a late correction) runs again, and an unchanged one never twice."""
-    from pipelines.review.store import batch_counts, last_resolved
 
     last = last_resolved(engine)
     return {batch: last[batch].isoformat() if last.get(batch) else "none"

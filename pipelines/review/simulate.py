@@ -17,8 +17,12 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from pipelines.ocr.evaluate import join_truth
+from pipelines.review.auth import add_user, get_user_by_name
+from pipelines.review.errors import InvalidValue
+from pipelines.review.store import batch_counts, claim_next, submit
 from pipelines.storage import Storage
 from pipelines.table_io import read_table
+from pipelines.validate.normalize import normalize_value_for_compare
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,6 @@ def simulated_user(engine: Engine):
     """The simulated reviewer's account (admin scope: it reviews every district), made once."""
     import secrets
 
-    from pipelines.review.auth import add_user, get_user_by_name
 
     return get_user_by_name(engine, SIMULATED_USER) or add_user(
         engine, SIMULATED_USER, secrets.token_urlsafe(24), "admin", "all")
@@ -61,8 +64,6 @@ def simulate_review(engine: Engine, storage: Storage, truth_dir: Path,
     A blank truth is entered as blank. A field on a page the truth cannot place (laid out
     on the wrong template), or whose truth the normalizer rejects, is marked illegible: a
     person would fetch the paper book."""
-    from pipelines.review.errors import InvalidValue
-    from pipelines.review.store import batch_counts, claim_next, submit
 
     user = simulated_user(engine)
     batches = batch_ids or sorted(batch_counts(engine))
@@ -90,7 +91,5 @@ def simulate_review(engine: Engine, storage: Storage, truth_dir: Path,
 
 
 def _same(field_type: str, vocabulary: str | None, proposed: str, truth: str) -> bool:
-    from pipelines.validate.normalize import normalize_value_for_compare
-
     return normalize_value_for_compare(field_type, proposed, vocabulary) == \
         normalize_value_for_compare(field_type, truth, vocabulary)

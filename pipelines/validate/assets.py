@@ -3,8 +3,11 @@
 import dagster as dg
 import pandas as pd
 
+from pipelines.errors import ConfigError
 from pipelines.partitions import scan_batches
 from pipelines.resources import StorageResource, table_out
+from pipelines.validate.checks import CHECK_SPECS, validate_checks
+from pipelines.validate.roster import read_roster
 from pipelines.validate.stage import validate_batch
 
 VALIDATE_TABLES = ("normalized_records", "roster_matches", "field_decisions", "review_queue")
@@ -15,8 +18,6 @@ VALIDATE_TABLES = ("normalized_records", "roster_matches", "field_decisions", "r
     description="The district's roster (sector-database CSV export), normalized for matching.",
 )
 def roster(roster_source: StorageResource) -> dg.Output[pd.DataFrame]:
-    from pipelines.validate.roster import read_roster
-
     df = read_roster(roster_source.storage())
     return dg.Output(df, metadata={
         "rows": len(df),
@@ -31,15 +32,7 @@ def roster(roster_source: StorageResource) -> dg.Output[pd.DataFrame]:
     ins={"page_layouts": dg.AssetIn(), "field_readings": dg.AssetIn(), "page_images": dg.AssetIn(),
          "roster": dg.AssetIn()},
     partitions_def=scan_batches,
-    check_specs=[
-        dg.AssetCheckSpec("every_field_decided", asset="field_decisions", additional_deps=["field_readings"],
-                          description="Exactly one decision per field reading.", blocking=True),
-        dg.AssetCheckSpec("every_book_matched_or_explained", asset="roster_matches",
-                          description="Every book has one roster outcome.", blocking=True),
-        dg.AssetCheckSpec("flags_have_reasons", asset="field_decisions",
-                          description="A flagged field names why; an accepted one has no reason.",
-                          blocking=True),
-    ],
+    check_specs=CHECK_SPECS,
 )
 def validate_pages(
     context: dg.AssetExecutionContext,
@@ -51,7 +44,6 @@ def validate_pages(
     """Typed values, rule cross-checks, roster matches and accept/flag per field."""
     key = context.partition_key
     if roster.empty:  # every book would come out unmatched and flood the review queue
-        from pipelines.errors import ConfigError
 
         raise ConfigError("the roster is empty: put the district's roster export in HOCBA_ROSTER_URL and "
                           "run roster_job before validating (danh sách học sinh trống: hãy nhập trước)")
@@ -70,18 +62,4 @@ def validate_pages(
     })
     yield dg.Output(r.review_queue, output_name="review_queue", metadata={"open_items": len(r.review_queue)})
 
-    yield dg.AssetCheckResult(
-        check_name="every_field_decided", asset_key="field_decisions",
-        passed=len(d) == len(field_readings) and not d.duplicated(["page_id", "field_id"]).any(),
-        metadata={"readings": len(field_readings), "decisions": len(d)})
-    books = set(field_readings["book_ref"])
-    m = r.roster_matches
-    yield dg.AssetCheckResult(
-        check_name="every_book_matched_or_explained", asset_key="roster_matches",
-        passed=set(m["book_ref"]) == books and m["book_ref"].is_unique,
-        metadata={"books": len(books), "matches": len(m)})
-    reasons_n = d["reasons"].map(len)
-    bad = int(((d["decision"] == "flag") & (reasons_n == 0)).sum()
-              + ((d["decision"] == "accept") & (reasons_n > 0)).sum())
-    yield dg.AssetCheckResult(check_name="flags_have_reasons", asset_key="field_decisions",
-                              passed=bad == 0, metadata={"inconsistent": bad})
+    yield from validate_checks(field_readings, d, r.roster_matches)

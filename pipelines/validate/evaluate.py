@@ -25,6 +25,8 @@ import pandas as pd
 from pipelines.ocr.evaluate import join_truth
 from pipelines.storage import Storage
 from pipelines.table_io import read_table
+from pipelines.validate.normalize import normalize_value_for_compare
+from pipelines.validate.records import field_vocabulary
 
 RUN_TABLES = ("page_images", "page_layouts", "field_readings", "normalized_records", "roster_matches",
               "field_decisions", "review_queue", "accepted_records")
@@ -55,7 +57,6 @@ def score(tables: dict, truth_dir: Path) -> tuple[dict, pd.DataFrame]:
     ``roster_matches``. The joined frame is ``join_truth``'s with the decision's ``value``,
     ``decision`` and ``reasons`` and ``right``: the value validate proposes equals the truth's
     canonical value (a blank truth must be read blank)."""
-    from pipelines.validate.normalize import normalize_value_for_compare
 
     truth_pages, truth_fields = read_truth(truth_dir)
     readings = tables["field_readings"].merge(
@@ -156,8 +157,6 @@ def final_errors(tables: dict, truth_dir: Path) -> tuple[dict, pd.DataFrame]:
     ``fields``, ``fields_with_truth``, ``fields_without_truth``, ``errors``, ``error_rate``,
     ``by_source`` ({auto|review: {fields, errors, error_rate}}, both always there), ``books``,
     ``books_with_errors``, ``by_type`` and ``error_sample``."""
-    from pipelines.validate.normalize import normalize_value_for_compare
-    from pipelines.validate.records import field_vocabulary
 
     truth_pages, truth_fields = read_truth(truth_dir)
     a = tables["accepted_records"]

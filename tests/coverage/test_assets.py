@@ -12,7 +12,7 @@ def _sensor(defs, instance, cursor=None):
 
 
 def test_coverage_materializes_on_an_empty_installation_and_the_sensor_follows_changes(hocba_home):
-    from pipelines.coverage.tables import load_coverage
+    from pipelines.coverage_tables import load_coverage
     from pipelines.dagster_home import instance as get_instance
     from pipelines.definitions import build_defs
     from pipelines.runner import compute_coverage

@@ -9,8 +9,8 @@ from PIL import Image, ImageDraw
 
 from pipelines.contracts import templates
 from pipelines.forms.draw import font
-from pipelines.ocr.assets import incomplete_pages
 from pipelines.ocr.batch import FULL_PAGE_FIELD, UNKNOWN_TEMPLATE, ocr_batch
+from pipelines.ocr.checks import incomplete_pages
 from pipelines.storage import Storage
 
 LETTER = ["Kính gửi Ban giám hiệu nhà trường", "Em xin phép nghỉ học hai ngày vì bị ốm.",

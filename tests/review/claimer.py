@@ -21,6 +21,12 @@ def main(url: str, user_id: int) -> None:
     with Session(engine) as s:
         user = s.get(User, user_id)
     import pipelines.validate.normalize  # noqa: F401  (imports a first decision would pay for)
+    from pipelines.contracts import field_types
+    from pipelines.review.labels import field_label
+
+    # Contracts and labels a first decision would load: no claimer starts a lap behind the others.
+    field_types()
+    field_label("year_thcs_tt58", "scores.toan.hk1")
 
     store.batch_counts(engine)  # connected
     print("ready", flush=True)

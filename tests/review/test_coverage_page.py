@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from pipelines import db
 from pipelines.contracts import table_contract
-from pipelines.coverage.tables import load_coverage
+from pipelines.coverage_tables import load_coverage
 from pipelines.review import auth, coverage_view
 from pipelines.review.app import create_app
 from pipelines.review.store import Scope

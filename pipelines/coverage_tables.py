@@ -1,4 +1,9 @@
-"""The coverage tables as readers use them (the console, the notebooks)."""
+"""The coverage tables as readers use them (the console, the notebooks).
+
+Below the stages: the coverage stage writes these tables and reads review's and issue's query
+functions, and the review console reads them back, so their reader sits under both (only storage and
+the table contracts), which keeps the package graph acyclic.
+"""
 
 from __future__ import annotations
 
