@@ -31,6 +31,11 @@ from pipelines.review.store.core import (
 
 
 # --- items ---------------------------------------------------------------------------------------
+def _filters(**equal: str | None) -> list[ColumnElement[bool]]:
+    """``ReviewItem.<column> == value`` for each filter given (None: not filtered)."""
+    return [getattr(ReviewItem, column) == value for column, value in equal.items() if value is not None]
+
+
 def get_item(engine: Engine, user: User, item_id: int) -> ReviewItem:
     with reading(engine) as s:
         me = acting(s, user)
@@ -61,12 +66,7 @@ def list_items(
         if held_by_me:
             q = q.where(ReviewItem.status == "claimed", ReviewItem.claimed_by == me.id,
                         not_(claim_expired(utcnow())))
-        if batch_id is not None:
-            q = q.where(ReviewItem.batch_id == batch_id)
-        if field_type is not None:
-            q = q.where(ReviewItem.field_type == field_type)
-        if book_ref is not None:
-            q = q.where(ReviewItem.book_ref == book_ref)
+        q = q.where(*_filters(batch_id=batch_id, field_type=field_type, book_ref=book_ref))
         if page_id is not None:
             q = q.where(ReviewItem.page_id == page_id)
         if status is not None:
@@ -130,12 +130,7 @@ def progress(
         me = acting(s, user)
         q = select(func.count()).select_from(ReviewItem).where(
             ReviewItem.status.in_(("open", "claimed")), user_scope(me).clause())
-        if batch_id is not None:
-            q = q.where(ReviewItem.batch_id == batch_id)
-        if field_type is not None:
-            q = q.where(ReviewItem.field_type == field_type)
-        if book_ref is not None:
-            q = q.where(ReviewItem.book_ref == book_ref)
+        q = q.where(*_filters(batch_id=batch_id, field_type=field_type, book_ref=book_ref))
         remaining = int(s.execute(q).scalar_one())
         done = int(s.execute(select(func.count()).select_from(AuditLog).where(
             AuditLog.at >= since, AuditLog.user_id == me.id, AuditLog.action.in_(DECISION_AUDITS))
