@@ -26,12 +26,18 @@ from pipelines.parallel import WorkerPoolError
 from pipelines.review.errors import (
     ActionRefused,
     AlreadyResolved,
+    BadRequest,
+    CoverageForbidden,
+    CsrfRejected,
     Forbidden,
     InvalidValue,
+    LoginRequired,
     NotClaimed,
     NotFound,
+    PaperForbidden,
     ReviewError,
     SecondEntryByOther,
+    TooManyLogins,
     UserError,
 )
 from pipelines.runner import BatchNotInInbox
@@ -53,6 +59,8 @@ EXIT_CODES: dict[type[HocbaError], ExitCode] = {
     ReviewError: E.other, Forbidden: E.forbidden, SecondEntryByOther: E.forbidden, NotFound: E.not_found,
     NotClaimed: E.conflict, AlreadyResolved: E.conflict, ActionRefused: E.refused,
     InvalidValue: E.input_file, UserError: E.input_file,
+    LoginRequired: E.forbidden, CsrfRejected: E.forbidden, TooManyLogins: E.forbidden,
+    CoverageForbidden: E.forbidden, PaperForbidden: E.forbidden, BadRequest: E.input_file,
     # issue
     IssueError: E.other, RecordInvalid: E.input_file, LedgerError: E.refused, NotInLedger: E.not_found,
     LedgerConflict: E.conflict, LedgerCorrupt: E.ledger_corrupt, SigningError: E.signing,

@@ -1,4 +1,5 @@
-"""The worker pool's processes: they die with their parent, and there are as many as the
+"""The worker pool (pipelines/parallel.py): serial and pooled give the same results, a dying
+worker is isolated, the pool's processes die with their parent, and there are as many as the
 container allows (cgroup quota, affinity), not as many as the node has."""
 
 from __future__ import annotations
@@ -14,9 +15,55 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.parallel import available_cpus, cgroup_cpu_quota
+from pipelines.parallel import WorkerDied, WorkerPoolError, available_cpus, cgroup_cpu_quota, map_unordered
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- serial and pooled ------------------------------------------------------------------------------
+def square(ctx: int, task: int) -> int:
+    return ctx + task * task
+
+
+def die_on_three(ctx: int, task: int) -> int:
+    if task == 3:
+        os._exit(1)  # what a segfault in a C library looks like to the pool
+    return task
+
+
+def always_die(ctx: int, task: int) -> int:
+    os._exit(1)
+
+
+def test_serial_in_order() -> None:
+    assert list(map_unordered(square, 1, range(5), workers=1)) == [(i, 1 + i * i) for i in range(5)]
+
+
+def test_pool_same_results_and_lazy() -> None:
+    pulled = 0
+
+    def tasks():
+        nonlocal pulled
+        for i in range(20):
+            pulled += 1
+            yield i
+
+    got = []
+    for task, result in map_unordered(square, 0, tasks(), workers=2):
+        got.append((task, result))
+        assert pulled - len(got) <= 4  # never more than 2 × workers in flight
+    assert sorted(got) == [(i, i * i) for i in range(20)]
+
+
+def test_dead_worker_is_isolated() -> None:
+    got = dict(map_unordered(die_on_three, 0, range(8), workers=2))
+    assert isinstance(got.pop(3), WorkerDied)
+    assert got == {i: i for i in range(8) if i != 3}
+
+
+def test_workers_that_always_die_stop_the_run() -> None:
+    with pytest.raises(WorkerPoolError, match="in a row died"):
+        list(map_unordered(always_die, 0, range(10), workers=2))
 
 
 # --- workers die with their parent -----------------------------------------------------------------

@@ -13,6 +13,7 @@ from pipelines.ids import BatchKey
 from pipelines.partitions import scan_batches
 from pipelines.resources import ReviewDatabaseResource
 from pipelines.review.accepted import accepted_records as build_accepted
+from pipelines.review.checks import CHECK_SPECS, review_checks
 from pipelines.review.store import batch_counts, corrections, load_items
 from pipelines.settings import get_settings
 from pipelines.validate.decide import decision_rules
@@ -30,8 +31,7 @@ def batch_location(batch_id: str) -> tuple[str, str]:
     group_name="review", kinds={"python", "sql"}, partitions_def=scan_batches,
     ins={"review_queue": dg.AssetIn()},
     description="The batch's flagged fields, loaded into the review database for the console.",
-    check_specs=[dg.AssetCheckSpec("every_flag_in_review_db", asset="review_items", blocking=True,
-                                   description="The database holds one item per flagged field.")],
+    check_specs=CHECK_SPECS,
 )
 def review_items(context: dg.AssetExecutionContext, review_queue: pd.DataFrame,
                  review_db: ReviewDatabaseResource) -> dg.MaterializeResult:
@@ -44,13 +44,11 @@ def review_items(context: dg.AssetExecutionContext, review_queue: pd.DataFrame,
     counts = batch_counts(engine, key).get(key, {})
     context.log.info(f"review items {key}: {new} new, {counts}")
     # A re-run may flag fewer fields than before; items already made stay (never deleted).
-    held = set(zip(*(corrections(engine, key)[c] for c in ("page_id", "field_id")), strict=True))
-    missing = len(set(zip(review_queue["page_id"], review_queue["field_id"], strict=True)) - held)
+    # A re-run may flag fewer fields than before; items already made stay (never deleted).
+    held = zip(*(corrections(engine, key)[c] for c in ("page_id", "field_id")), strict=True)
     return dg.MaterializeResult(
         metadata={"new_items": new, "flagged_fields": len(review_queue), **counts},
-        check_results=[dg.AssetCheckResult(
-            check_name="every_flag_in_review_db", passed=missing == 0,
-            metadata={"flagged_fields": len(review_queue), "missing": missing})])
+        check_results=review_checks(review_queue, held))
 
 
 @dg.asset(

@@ -2,7 +2,7 @@
 
 Each carries a Vietnamese message, ``message_vi``, because the console shows it to reviewers as it is
 (``str(exc)`` may be an English detail for the log); the web app maps the classes to HTTP statuses
-(``app.HTTP_STATUS``), the CLI to exit codes (``exit_code``).
+(``api.errors.HTTP_STATUS``), the CLI to exit codes (``exit_code``).
 """
 
 from __future__ import annotations
@@ -79,3 +79,53 @@ class InvalidValue(ReviewError, InputError):
 
 class UserError(ReviewError, InputError):
     """A user account cannot be created or changed as asked (role, scope, password, duplicate name)."""
+
+
+# --- the web layer's own (raised by pipelines.review.api; answered through api.errors.HTTP_STATUS) ---
+class LoginRequired(ReviewError):
+    """No valid session: pages redirect to /login, the API answers 401."""
+
+    exit_code = ExitCode.forbidden
+    message_vi = "Cần đăng nhập."
+
+
+class CsrfRejected(ReviewError):
+    """A POST without the session's CSRF token."""
+
+    exit_code = ExitCode.forbidden
+    message_vi = "Phiên làm việc đã hết hạn hoặc yêu cầu không hợp lệ. Hãy tải lại trang rồi thử lại."
+
+
+class TooManyLogins(ReviewError):
+    """Too many failed logins for a user name or a client address: try again after ``retry_after_s``."""
+
+    exit_code = ExitCode.forbidden
+
+    def __init__(self, retry_after_s: int, username: str = "", next_url: str = "/") -> None:
+        super().__init__("too many failed logins")
+        self.retry_after_s = retry_after_s
+        self.username = username
+        self.next_url = next_url
+        minutes = max(1, round(retry_after_s / 60))
+        self.message_vi = f"Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau khoảng {minutes} phút."
+
+
+class CoverageForbidden(Forbidden):
+    """The progress page is for the data team and admins only."""
+
+    message_vi = "Chỉ nhóm dữ liệu và quản trị viên xem được tiến độ số hóa."
+
+
+class PaperForbidden(Forbidden):
+    """The needs-paper list and reopening are for the data team and admins only."""
+
+    message_vi = "Chỉ nhóm dữ liệu và quản trị viên được xử lý sổ giấy và mở lại trường đã duyệt."
+
+
+class BadRequest(ReviewError, InputError):
+    """A request the console's own pages never send (a form that is not one, an id that is not a number);
+    ``message_vi`` says what is wrong, never repeating the input."""
+
+    def __init__(self, message_vi: str) -> None:
+        super().__init__(message_vi)
+        self.message_vi = message_vi

@@ -106,7 +106,6 @@ COVERAGE_SERIES: dict[str, str] = {
 }
 
 COVERAGE_EMPTY = "Chưa có số liệu: chạy asset coverage trong Dagster hoặc make demo"
-COVERAGE_FORBIDDEN = "Chỉ nhóm dữ liệu và quản trị viên xem được tiến độ số hóa."
 
 
 def cap_hoc_label(cap_hoc: str) -> str:

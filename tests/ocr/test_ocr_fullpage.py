@@ -54,3 +54,28 @@ def test_a_missing_tesseract_is_a_typed_error(monkeypatch, tmp_path):
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "no-such-tesseract"))
     with pytest.raises(OcrEngineError, match="full-page Tesseract could not run"):
         full_page_words(PAGE, timeout_s=5)
+
+
+def test_a_version_probe_that_hangs_is_a_typed_error_naming_what_to_check(tmp_path, monkeypatch):
+    import pipelines.ocr.fullpage as fullpage
+
+    script = tmp_path / "tesseract"
+    script.write_text("#!/bin/sh\nexec sleep 30\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(script))
+    probe = pytesseract.pytesseract.get_tesseract_version
+    monkeypatch.setattr(probe, "_result", probe)  # not probed yet in this process
+    monkeypatch.setattr(fullpage, "VERSION_TIMEOUT_S", 0.3)
+    t0 = time.perf_counter()
+    with pytest.raises(OcrEngineError, match=r"--version` did not answer within 0\.3 s: check that"):
+        full_page_words(PAGE, timeout_s=5)
+    assert time.perf_counter() - t0 < 10
+
+
+def test_the_version_probe_answers_once_for_pytesseract(fake_tesseract, monkeypatch):
+    fake_tesseract("exit 1")
+    probe = pytesseract.pytesseract.get_tesseract_version
+    monkeypatch.setattr(probe, "_result", probe)
+    with pytest.raises(OcrEngineError):
+        full_page_words(PAGE, timeout_s=5)
+    assert str(probe(cached=True)) == "5.3.4"  # handed over: pytesseract runs no probe of its own

@@ -5,15 +5,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from pipelines.coverage_tables import CoverageTables, load_coverage
 from pipelines.review import coverage_view, labels, store
-from pipelines.review.api.deps import (
-    BadRequest,
-    ConsoleDep,
-    CoverageForbidden,
-    CurrentUser,
-    current_user,
-    render,
-)
+from pipelines.review.api.deps import ConsoleDep, CurrentUser, current_user, render
 from pipelines.review.db import User
+from pipelines.review.errors import BadRequest, CoverageForbidden
 from pipelines.storage import Storage
 
 router = APIRouter(dependencies=[Depends(current_user)])

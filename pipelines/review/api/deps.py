@@ -15,7 +15,14 @@ from starlette.datastructures import FormData
 from pipelines.review import auth, labels, pages, store
 from pipelines.review.books import BookDirectory
 from pipelines.review.db import User
-from pipelines.review.errors import Forbidden, NotFound
+from pipelines.review.errors import (
+    BadRequest,
+    CsrfRejected,
+    Forbidden,
+    LoginRequired,
+    NotFound,
+    PaperForbidden,
+)
 from pipelines.review.security import MAX_FORM_VALUE, LoginLimiter
 from pipelines.review.views import Nav
 from pipelines.storage import Storage
@@ -36,37 +43,6 @@ class Console:
     """Failed logins per user name."""
     address_limiter: LoginLimiter
     """Failed logins per client address."""
-
-
-# --- errors the web layer raises itself (answered in api.errors) ----------------------
-class LoginRequired(Exception):
-    """No valid session: pages redirect to /login, the API answers 401."""
-
-
-class CsrfRejected(Exception):
-    """A POST without the session's CSRF token."""
-
-
-class TooManyLogins(Exception):
-    def __init__(self, retry_after_s: int, username: str = "", next_url: str = "/") -> None:
-        super().__init__("too many failed logins")
-        self.retry_after_s = retry_after_s
-        self.username = username
-        self.next_url = next_url
-
-
-class CoverageForbidden(Exception):
-    """The progress page is for the data team and admins only."""
-
-
-class PaperForbidden(Exception):
-    """The needs-paper list and reopening are for the data team and admins only."""
-
-
-class BadRequest(Exception):
-    def __init__(self, message_vi: str) -> None:
-        super().__init__(message_vi)
-        self.message_vi = message_vi
 
 
 # --- dependencies -----------------------------------------------------------------------

@@ -9,83 +9,53 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipelines.review import labels
-from pipelines.review.api.deps import (
-    BadRequest,
-    CoverageForbidden,
-    CsrfRejected,
-    LoginRequired,
-    PaperForbidden,
-    TooManyLogins,
-    error_response,
-    get_console,
-    render,
-    wants_json,
-)
+from pipelines.review.api.deps import error_response, get_console, render, wants_json
 from pipelines.review.errors import (
     ActionRefused,
     AlreadyResolved,
+    BadRequest,
+    CsrfRejected,
     Forbidden,
     InvalidValue,
+    LoginRequired,
     NotClaimed,
     NotFound,
     ReviewError,
+    TooManyLogins,
 )
 from pipelines.review.security import SECURITY_HEADERS
 from pipelines.review.views import message_vi
 
 HTTP_STATUS: dict[type[ReviewError], tuple[int, str]] = {
+    BadRequest: (400, "bad_request"),
+    LoginRequired: (401, "unauthenticated"),
+    CsrfRejected: (403, "csrf"),
     Forbidden: (403, "forbidden"),
     NotFound: (404, "not_found"),
     NotClaimed: (409, "claimed_by_other"),
     AlreadyResolved: (409, "already_resolved"),
     ActionRefused: (409, "refused"),
     InvalidValue: (422, "invalid_value"),
+    TooManyLogins: (429, "rate_limited"),
 }
 """The console's errors as answers: HTTP status and the JSON ``error`` key; the message is the error's
-``message_vi``. The most specific class listed wins (AlreadyResolved is a NotClaimed)."""
-
-
-async def _login_required(request: Request, exc: Exception) -> Response:
-    if wants_json(request):
-        return JSONResponse({"error": "unauthenticated", "message": "Cần đăng nhập."}, status_code=401)
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
-
-
-async def _csrf(request: Request, exc: Exception) -> Response:
-    return error_response(request, 403, "csrf", "Phiên làm việc đã hết hạn hoặc yêu cầu không hợp lệ. "
-                          "Hãy tải lại trang rồi thử lại.")
-
-
-async def _too_many(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, TooManyLogins)
-    minutes = max(1, round(exc.retry_after_s / 60))
-    message = f"Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau khoảng {minutes} phút."
-    headers = {"Retry-After": str(exc.retry_after_s)}
-    if wants_json(request):
-        return error_response(request, 429, "rate_limited", message, headers=headers)
-    return render(request, "login.html", None, status_code=429, headers=headers, error=message,
-                  username=exc.username, next_url=exc.next_url)
-
-
-async def _bad(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, BadRequest)
-    return error_response(request, 400, "bad_request", exc.message_vi)
-
-
-async def _paper_forbidden(request: Request, exc: Exception) -> Response:
-    return error_response(request, 403, "forbidden", "Chỉ nhóm dữ liệu và quản trị viên được xử lý sổ "
-                          "giấy và mở lại trường đã duyệt.")
-
-
-async def _coverage_forbidden(request: Request, exc: Exception) -> Response:
-    return error_response(request, 403, "forbidden", labels.COVERAGE_FORBIDDEN)
+``message_vi``. The most specific class listed wins (AlreadyResolved is a NotClaimed; CoverageForbidden
+and PaperForbidden are Forbidden). Pages answer two of them otherwise: LoginRequired with a redirect to
+/login, TooManyLogins with the login form again."""
 
 
 async def _review_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ReviewError)
     status, error = next(HTTP_STATUS[c] for c in type(exc).__mro__ if c in HTTP_STATUS)
+    if isinstance(exc, LoginRequired) and not wants_json(request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+    if isinstance(exc, TooManyLogins):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+        if wants_json(request):
+            return error_response(request, status, error, exc.message_vi, headers=headers)
+        return render(request, "login.html", None, status_code=status, headers=headers, error=exc.message_vi,
+                      username=exc.username, next_url=exc.next_url)
     extra = ({"code": exc.code, "field_id": exc.field_id, "suggestion": exc.suggestion}
              if isinstance(exc, InvalidValue) else {})
     return error_response(request, status, error, message_vi(exc), **extra)
@@ -140,14 +110,8 @@ async def _http(request: Request, exc: Exception) -> Response:
 
 def add_error_handlers(app: FastAPI) -> None:
     """Every error handler of the console, on ``app``."""
-    app.add_exception_handler(LoginRequired, _login_required)
-    app.add_exception_handler(CsrfRejected, _csrf)
-    app.add_exception_handler(TooManyLogins, _too_many)
-    app.add_exception_handler(BadRequest, _bad)
     for error_class in HTTP_STATUS:
         app.add_exception_handler(error_class, _review_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Exception, _server_error)
     app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(PaperForbidden, _paper_forbidden)
-    app.add_exception_handler(CoverageForbidden, _coverage_forbidden)

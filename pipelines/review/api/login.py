@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from pipelines.review import auth
-from pipelines.review.api.deps import ConsoleDep, PostedForm, TooManyLogins, flash, load_user, render
+from pipelines.review.api.deps import ConsoleDep, PostedForm, flash, load_user, render
+from pipelines.review.errors import TooManyLogins
 from pipelines.review.security import client_key, safe_next
 
 log = logging.getLogger("pipelines.review.app")

@@ -11,7 +11,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pipelines import db
 from pipelines.review import labels, pages, store
 from pipelines.review.api.deps import (
-    BadRequest,
     Console,
     ConsoleDep,
     CurrentUser,
@@ -24,7 +23,7 @@ from pipelines.review.api.deps import (
     undo_view,
 )
 from pipelines.review.db import ReviewItem, User
-from pipelines.review.errors import InvalidValue, NotClaimed, NotFound, SecondEntryByOther
+from pipelines.review.errors import BadRequest, InvalidValue, NotClaimed, NotFound, SecondEntryByOther
 from pipelines.review.views import (
     Nav,
     add,
