@@ -22,7 +22,7 @@ ifeq ($(PYTHON),)
 $(error Need Python 3.11 or 3.12 (Debian 12 and Ubuntu 24.04 have it as python3; on Ubuntu 22.04 install python3.11))
 endif
 
-.PHONY: help setup system env demo test test-fast lint format ui serve clean
+.PHONY: help setup system env demo test test-fast lint format ui serve clean train-glyphs
 
 help:
 	@echo "make demo   — set up and run the pipeline on a generated sample district"
@@ -71,3 +71,22 @@ serve: setup
 
 clean:
 	rm -rf .venv .tools .pytest_cache .ruff_cache
+
+# --- the glyph CNN (models/glyphs/): training is optional, `make test` and `make demo` never need it.
+# Its own venv, .venv-train: torch (CPU) + onnx + what scripts/train_glyphs.py imports of the project.
+# Here pip takes torch's CPU wheel from the machine's wheel cache; elsewhere use PyTorch's CPU index
+# (the default index serves a multi-GB CUDA build):
+#   make train-glyphs TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+TORCH_SPEC ?= torch==2.13.0
+TRAIN_VENV := $(CURDIR)/.venv-train
+TRAIN_ARGS ?=
+
+$(TRAIN_VENV)/.ready: scripts/requirements-train.txt
+	$(PYTHON) -m venv $(TRAIN_VENV)
+	$(TRAIN_VENV)/bin/pip install -q $(TORCH_SPEC)
+	$(TRAIN_VENV)/bin/pip install -q -r scripts/requirements-train.txt
+	$(TRAIN_VENV)/bin/pip install -q --no-deps -e .
+	@touch $@
+
+train-glyphs: $(TRAIN_VENV)/.ready
+	env -u OMP_THREAD_LIMIT $(TRAIN_VENV)/bin/python scripts/train_glyphs.py $(TRAIN_ARGS)  # torch may use every core

@@ -8,7 +8,7 @@ Prints: fields, auto_accepted, flagged, flag_rate, silent_errors (auto-accepted
 fields whose value differs from the truth), silent_error_rate, caught_errors (wrong
 values that were flagged), roster_match_rate (scanned books matched to their true
 student), per field type rows, and the top flag reasons. ``--calibrate PATH`` also
-writes the OCR calibration table (per field type and confidence bin: fields, errors)
+writes the OCR calibration table (per field type, writing style and confidence bin: fields, errors)
 that validate's thresholds are computed from; calibrate on another seed than you measure.
 """
 
@@ -123,7 +123,12 @@ def main() -> None:
             # Calibrate on the fields that only confidence can stop: the others are
             # flagged anyway, and their errors must not raise every threshold.
             only_conf = joined["reasons"].map(lambda rs: set(rs) <= {"low_confidence"})
-            j = joined[(joined["truth"] != "") & only_conf].assign(correct=lambda x: x["right"])
+            # Per (type, style) of the confidence decide compares: the decision's (after row
+            # decoding) and the reading's style (not the truth's), as decide sees them.
+            dec = tables["field_decisions"][["page_id", "field_id", "confidence", "style"]]
+            j = joined[(joined["truth"] != "") & only_conf]
+            j = (j.drop(columns=[c for c in ("confidence", "style", "style_x", "style_y") if c in j.columns])
+                 .merge(dec, on=["page_id", "field_id"]).assign(correct=lambda x: x["right"]))
             args.calibrate.parent.mkdir(parents=True, exist_ok=True)
             calibration_table(j).to_csv(args.calibrate, index=False)
             print(f"calibration table written to {args.calibrate}", file=sys.stderr)

@@ -50,8 +50,12 @@ def main(verbose: bool) -> None:
               show_default=True)
 @click.option("--no-defects", is_flag=True, help="Generate no file or roster defects.")
 @click.option("--workers", type=int, default=0, help="Worker processes (0 = one per CPU available).")
+@click.option("--hand-digits", type=click.Choice(["mnist", "font"]), default="mnist",
+              show_default=True,
+              help="Digits of handwritten values: real people's (MNIST, validate split) for most "
+              "writers, or the handwriting font's for all.")
 def synth(out_dir: Path, schools: int, students: int, seed: int, difficulty: str,
-          no_defects: bool, workers: int) -> None:
+          no_defects: bool, workers: int, hand_digits: str) -> None:
     """Generate a synthetic district: roster, ground truth and scanned-looking books."""
     # Lazy: the generator brings pandas, OpenCV and the contracts (~3 s).
     from pipelines.synth.defects import DefectRates
@@ -60,7 +64,7 @@ def synth(out_dir: Path, schools: int, students: int, seed: int, difficulty: str
     summary = generate_district(
         out_dir, schools=schools, students=students, seed=seed, difficulty=difficulty,
         defects=DefectRates.none() if no_defects else None, workers=workers,
-        progress=_progress("synth"),
+        progress=_progress("synth"), hand_digits=hand_digits,  # type: ignore[arg-type]
     )
     click.echo(json.dumps(summary.to_dict(), ensure_ascii=False, indent=2))
 

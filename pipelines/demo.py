@@ -22,7 +22,7 @@ from pipelines.definitions import build_defs
 from pipelines.errors import ConfigError
 from pipelines.issue.ledger import check_chain
 from pipelines.issue.pki import School, ensure_pki
-from pipelines.ocr.evaluate import accuracy_table, join_truth
+from pipelines.ocr.evaluate import accuracy_table, join_truth, style_accuracy
 from pipelines.progress import RunDisplay, run_shown, summary_lines
 from pipelines.review.auth import add_user, get_user_by_name, set_password
 from pipelines.review.simulate import simulate_review
@@ -226,11 +226,13 @@ Validate decides per field type with calibrated thresholds (issue 4)."""
 def summarize_ocr(storage: Storage, keys: list[str], truth_dir: Path) -> dict:
     layouts = read_table(storage, "page_layouts", list(keys))
     readings = read_table(storage, "field_readings", list(keys))
-    acc = accuracy_table(join_truth(
-        readings, read_table(storage, "page_images", list(keys)),
-        pd.read_parquet(truth_dir / "pages.parquet"), pd.read_parquet(truth_dir / "fields.parquet")))
+    pi = read_table(storage, "page_images", list(keys))
+    joined = join_truth(readings, pi, pd.read_parquet(truth_dir / "pages.parquet"),
+                        pd.read_parquet(truth_dir / "fields.parquet"))
+    acc = accuracy_table(joined)
     by_style = acc.groupby("style")[["fields", "correct"]].sum()
     return {
+        "style_detector": style_accuracy(joined),
         "pages": len(layouts),
         "pages_by_status": {str(k): int(v) for k, v in layouts["status"].value_counts().items()},
         "fields": len(readings),
@@ -249,7 +251,11 @@ def summarize_validate(storage: Storage, keys: list[str]) -> dict:
     m = read_table(storage, "roster_matches", list(keys))
     a = read_table(storage, "accepted_records", list(keys))
     reasons = pd.Series([r for rs in d["reasons"] for r in rs], dtype=object)
+    inked = d[d["style"] != ""]
     return {
+        "auto_accepted_by_style": {
+            str(st): {"fields": len(g), "auto_accepted": int((g["decision"] == "accept").sum())}
+            for st, g in inked.groupby("style")},
         "fields": len(d), "auto_accepted": int((d["decision"] == "accept").sum()),
         "flagged": int((d["decision"] == "flag").sum()),
         "top_reasons": {str(k): int(v) for k, v in reasons.value_counts().head(6).items()},
@@ -289,12 +295,21 @@ def print_report(r: dict, echo: Callable[[str], None], *, home: Path, storage: s
         echo(f"OCR confidence     mean {ocr['mean_confidence']:.3f}; "
              f"{ocr['fields_below_review_confidence']} fields under {OCR_REVIEW_CONFIDENCE} "
              f"(for review), {ocr['fields_capped_by_checks']} capped by format/agreement/page checks")
+        sd = ocr["style_detector"]
+        if sd.get("fields"):
+            echo(f"writing style      detected right for {sd['accuracy']:.1%} of {sd['fields']} written "
+                 f"fields (handwriting {sd.get('hand_recall', 0):.1%}, "
+                 f"print {sd.get('print_recall', 0):.1%})")
     val = r.get("validate")
     if val:
         share = val["flagged"] / max(val["fields"], 1)
         echo(f"validate           {val['auto_accepted']} fields auto-accepted, {val['flagged']} flagged "
              f"for review ({share:.1%}); top reasons: "
              + ", ".join(f"{k} {v}" for k, v in val["top_reasons"].items()))
+        echo("auto-accepted      " + ", ".join(
+            f"{'handwritten' if st == 'hand' else st} "
+            f"{a['auto_accepted'] / max(a['fields'], 1):.1%} of {a['fields']}"
+            for st, a in sorted(val["auto_accepted_by_style"].items())) + " written fields")
         tr = r.get("truth")
         if tr:
             echo(f"vs ground truth    silent errors (auto-accepted and wrong) {tr['silent_errors']} of "

@@ -29,6 +29,8 @@ _DTYPES: dict[tuple[str, bool], str] = {
     ("timestamp", True): "datetime64[us, UTC]",
     ("list<float64>", False): "object",  # Python lists; Arrow casts them on write
     ("list<float64>", True): "object",
+    ("list<string>", False): "object",
+    ("list<string>", True): "object",
 }
 
 

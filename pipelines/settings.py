@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     )
     workers: int = Field(default=0, description="Worker processes for per-page work; 0 = one per CPU this "
                          "process may use (affinity and cgroup CPU quota)")
+    recognizer_timeout_s: float = Field(
+        default=5.0, ge=0, description="Time budget of a recognizer per cell it reads; past it the cells "
+        "get an empty reading checked recognizer_timeout (0 = no budget)")
     review_claim_ttl_s: int = Field(
         default=900, description="A reviewer's claim on an item expires after this many seconds"
     )

@@ -148,6 +148,9 @@ def test_every_file_accounted_for_exactly_once(district_run):
     assert sorted(listed) == sorted(on_disk)
 
 
+HAND_ACCEPT_FLOOR = 0.88
+"""Handwritten score fields auto-accepted on the e2e corpus: measured 284 of 306 (92.8%)."""
+
 FILE_DEFECT_OUTCOME = {
     "zero_byte_file": "empty_file",
     "truncated_file": "unreadable_file",
@@ -272,7 +275,7 @@ def test_printed_scores_are_read(district_run):
 
 
 def test_confident_readings_are_right(district_run):
-    """Handwriting and misreadings must not claim high confidence (the checks cap them)."""
+    """Confident readings are right: misreadings must not claim high confidence."""
     from pipelines.ocr.evaluate import join_truth
 
     t = district_run["tables"]
@@ -282,8 +285,30 @@ def test_confident_readings_are_right(district_run):
     confident = joined[joined["confidence"] >= 0.9]
     wrong = confident[~confident["correct"]]
     assert (joined["style"] == "handwritten").sum() > 20  # the corpus has handwriting to test
-    assert len(wrong[wrong["style"] == "handwritten"]) <= 2, wrong[["field_id", "truth", "text"]]
+    # Handwriting's readings are the glyph CNN's calibrated probabilities (no longer capped
+    # wholesale): at >= 0.9 about 1 in 30 may be wrong by calibration; measured 8 of 360
+    # (2.2%) on this corpus. Row decoding and the (type, hand) threshold stop them.
+    hand = confident[confident["style"] == "handwritten"]
+    assert (~hand["correct"]).mean() <= 0.05, wrong[["field_id", "truth", "text", "confidence"]]
     assert len(wrong) / len(confident) <= 0.01, wrong[["field_id", "truth", "text", "confidence"]]
+
+
+def test_handwritten_scores_are_auto_accepted_without_silent_errors(district_run):
+    """Real people's digits (MNIST, validation indices) in handwritten score cells: read by the
+    glyph CNN, decoded row by row, trusted by their style's calibration (issue 16)."""
+    from pipelines.validate.evaluate import score
+
+    _, joined = score(district_run["tables"], district_run["synth"] / "truth")
+    hand = joined[(joined["field_type"] == "score") & (joined["style"] == "handwritten")
+                  & (joined["truth"] != "")]
+    assert len(hand) > 100, len(hand)  # the corpus has handwritten scores to test
+    assert (hand["read_style"] == "hand").mean() >= 0.95  # the style detector found them
+    accepted = hand[hand["decision"] == "accept"]
+    wrong = accepted[~accepted["right"]]
+    assert wrong.empty, wrong[["field_id", "truth", "text", "value", "confidence"]]  # 0 silent errors
+    # HAND_ACCEPT_FLOOR: measured on this corpus (seed 11, 2 schools × 5 students) when the model
+    # and calibration shipped; a floor below it, not the 90 % target (benchmarks/handwriting.py).
+    assert len(accepted) / len(hand) >= HAND_ACCEPT_FLOOR, len(accepted) / len(hand)
 
 
 # --- the review loop -----------------------------------------------------------------

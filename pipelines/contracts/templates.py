@@ -121,6 +121,15 @@ class FieldType(Strict):
     free-form types, where no format or vocabulary can tell a misreading."""
     entry: EntryPolicy
     """What a reviewer may type for a value of the type (length, characters)."""
+    recognizers: dict[Literal["hand", "print"], str] = Field(
+        default_factory=lambda: {"hand": "tesseract", "print": "tesseract"})
+    """Which recognizer (``pipelines.recognize.registry``) reads a field of this type,
+    by the field's writing style."""
+
+    @field_validator("recognizers")
+    @classmethod
+    def _both_styles(cls, v: dict[str, str]) -> dict[str, str]:
+        return {"hand": "tesseract", "print": "tesseract", **v}
 
     @field_validator("pattern")
     @classmethod

@@ -32,7 +32,7 @@ from pipelines.contracts import templates
 from pipelines.frames import to_frame
 from pipelines.ocr.align import page_box, page_features, warp_to_template
 from pipelines.ocr.classify import classify_features
-from pipelines.ocr.engine import ENGINE, FieldReading, read_fields
+from pipelines.ocr.engine import FieldReading, read_fields
 from pipelines.ocr.fullpage import FULL_PAGE_CONFIG, FULL_PAGE_LANG, full_page_words, page_text
 from pipelines.parallel import WorkerDied, map_unordered
 from pipelines.storage import Storage
@@ -114,7 +114,9 @@ def ocr_page(ctx: OcrContext, task: OcrTask) -> PageOcr:
             **base, "template_id": c.template_id or UNKNOWN_TEMPLATE, "field_id": FULL_PAGE_FIELD,
             "field_type": "free_text", "text": text, "confidence": round(conf, 4),
             "engine_confidence": round(conf, 4), "checks": "",
-            "engine": f"{ENGINE} {tess.version()} (full page)",
+            "style": "", "style_confidence": 1.0,
+            "candidates": [text] if text else [], "candidate_probs": [round(conf, 4)] if text else [],
+            "engine": f"tesseract {tess.version()} (full page)",
             "engine_settings": f"lang={FULL_PAGE_LANG} {FULL_PAGE_CONFIG}",
             "crop_uri": task.image_uri, "box_px": [0.0, 0.0, float(w), float(h)],
         }
@@ -125,7 +127,6 @@ def ocr_page(ctx: OcrContext, task: OcrTask) -> PageOcr:
     t = time.perf_counter()
     aligned = warp_to_template(gray, a, tpl, READ_DPI)
     seconds["warp"] = time.perf_counter() - t
-    engine = f"{ENGINE} {tess.version()}"
     t = time.perf_counter()
     checked = read_fields(aligned, tpl, READ_DPI)
     seconds["read"] = time.perf_counter() - t
@@ -136,7 +137,10 @@ def ocr_page(ctx: OcrContext, task: OcrTask) -> PageOcr:
         **base, "template_id": c.template_id, "field_id": r.field_id, "field_type": r.field_type,
         "text": r.text, "confidence": float(r.confidence),
         "engine_confidence": float(r.engine_confidence), "checks": ";".join(r.checks),
-        "engine": engine, "engine_settings": r.settings, "crop_uri": uri,
+        "style": r.style, "style_confidence": float(r.style_confidence),
+        "candidates": [c.text for c in r.candidates],
+        "candidate_probs": [round(c.p, 6) for c in r.candidates],
+        "engine": r.engine, "engine_settings": r.settings, "crop_uri": uri,
         "box_px": [round(v, 1) for v in page_box(a, r.box_px)],
     } for r, uri in zip(checked, uris, strict=True)]
     return PageOcr(layout, readings, seconds)

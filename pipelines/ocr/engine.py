@@ -1,20 +1,39 @@
-"""Read a template's fields from an aligned page: crop, clean, Tesseract per field type."""
+"""Read a template's fields from an aligned page: crop, clean, decide each field's writing style,
+and let the recognizer named for its (type, style) read it (``recognize/registry.py``).
+
+A recognizer that crashes, runs past its time budget or answers garbage costs only
+its own cells: they get an empty reading with confidence 0 and the check
+``recognizer_failed`` or ``recognizer_timeout`` (validate flags them), and the page
+goes on. A broken installation (``ConfigError``: a model file missing) stops the page.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+import signal
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image
 
-from pipelines import tess
-from pipelines.contracts import FieldSpec, FieldType, Template, field_types
+from pipelines.contracts import FieldSpec, Template, field_types
+from pipelines.errors import ConfigError
 from pipelines.forms.draw import mm_to_px
 from pipelines.ocr import plausibility
 from pipelines.ocr._image import form_mask
+from pipelines.recognize import registry
+from pipelines.recognize.base import Candidate, Cell, Reading, StyleGuess
+from pipelines.recognize.cells import detect_style
+from pipelines.settings import get_settings
 
-ENGINE = "tesseract"
+log = logging.getLogger(__name__)
+
+EMPTY_ENGINE = "none (empty box)"
 MARGIN_MM = 0.8
 """Crop margin around a box: room for residual misalignment; table rules are removed."""
 SPECK_MM = 0.15
@@ -37,9 +56,17 @@ class FieldReading:
     engine_confidence: float = 1.0
     """The engine's own confidence, before the checks (``plausibility.py``) capped it."""
     checks: tuple[str, ...] = ()
-    """Checks that lowered the confidence: implausible, disagree, page_unreliable."""
+    """Checks that lowered the confidence: implausible, disagree, page_unreliable,
+    recognizer_failed, recognizer_timeout."""
     checkable: bool = False
     """Whether the field's type has a format or vocabulary to check the reading against."""
+    style: str = ""
+    """hand | print; '' for an empty box."""
+    style_confidence: float = 1.0
+    candidates: tuple[Candidate, ...] = ()
+    """The recognizer's ranked readings; the first is ``text`` with the engine's confidence."""
+    recognizer: str = ""
+    """Name of the recognizer that read it (registry name); '' for an empty box."""
 
 
 def _crop_box(spec: FieldSpec, dpi: int, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -125,86 +152,117 @@ def _drop_dotted_rules(ink: np.ndarray, dpi: int) -> np.ndarray:
     return out
 
 
-def _recognizer_image(crop: np.ndarray, ink: np.ndarray, image: str, scale: float) -> np.ndarray:
-    if image == "gray":  # anti-aliased edges help thin print; only pixels under the ink mask
-        keep = cv2.dilate(ink, np.ones((3, 3), np.uint8)) > 0
-        img = np.where(keep, crop, 255).astype(np.uint8)
-        img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX)
-    else:
-        img = 255 - ink
-    if scale != 1.0:
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=interp)
-    return img
-
-
-def read_field(
-    page: np.ndarray, spec: FieldSpec, dpi: int = 300, form: np.ndarray | None = None
-) -> FieldReading:
-    """Read one field of an aligned page; ``form`` is the template's ``form_mask`` at ``dpi``."""
-    ft = field_types()[spec.type]
-    settings = f"lang={ft.lang} psm={ft.psm} image={ft.image} scale={ft.scale}" + (
-        f" whitelist={ft.whitelist}" if ft.whitelist else "")
+def _cut(page: np.ndarray, spec: FieldSpec, dpi: int, form: np.ndarray | None
+         ) -> tuple[tuple[int, int, int, int], Cell | None]:
+    """The field's box and its cell; None when the box holds no ink after cleaning."""
     box = _crop_box(spec, dpi, page.shape)
     x, y, w, h = box
+    if not (w and h):
+        return box, None
     crop = page[y : y + h, x : x + w]
     form_crop = form[y : y + h, x : x + w] if form is not None else None
-    if w and h:
-        ink = clean_crop(crop, dpi, mm_to_px(MARGIN_MM, dpi), form_crop)
-    else:
-        ink = np.zeros((1, 1), np.uint8)
-    is_checkable = plausibility.checkable(spec)
+    ink = clean_crop(crop, dpi, mm_to_px(MARGIN_MM, dpi), form_crop)
     if int(np.count_nonzero(ink)) < MIN_INK_PX_MM2 * (dpi / 25.4) ** 2:
-        return FieldReading(spec.field_id, spec.type, "", 1.0, ENGINE, settings, box,
-                            checkable=is_checkable)
-    text, conf = _recognize(crop, ink, ft, ft.image, dpi)
-    reading = FieldReading(spec.field_id, spec.type, text, conf, ENGINE, settings, box, conf,
-                           checkable=is_checkable)
-    if text and is_checkable and not plausibility.plausible(spec, text):
-        reading = plausibility.cap(reading, "implausible", plausibility.IMPLAUSIBLE_CAP)
-    if ft.second_reading and reading.confidence > plausibility.DISAGREE_CAP:
-        other = "binary" if ft.image == "gray" else "gray"
-        if _recognize(crop, ink, ft, other, dpi)[0] != text:
-            reading = plausibility.cap(reading, "disagree", plausibility.DISAGREE_CAP)
-    return reading
+        return box, None
+    return box, Cell(crop, ink, dpi)
 
 
-def _recognize(crop: np.ndarray, ink: np.ndarray, ft: FieldType, image: str, dpi: int) -> tuple[str, float]:
-    """Text and engine confidence of a cleaned crop, with the type's settings."""
-    img = _recognizer_image(crop, ink, image, ft.scale)
-    pad = mm_to_px(1.0, dpi)  # Tesseract reads best with a white border around the text
-    img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=255)
-    variables = {"tessedit_char_whitelist": ft.whitelist} if ft.whitelist else None
-    api = tess.get_api(ft.lang, ft.psm, variables=variables)
-    api.SetImage(Image.fromarray(img))
-    api.SetSourceResolution(round(dpi * ft.scale))
-    api.Recognize()
-    text = plausibility.clean_text(api.GetUTF8Text(), ft.trim)
-    return text, _confidence(api, text)
+class RecognizerTimeout(Exception):
+    """A recognizer ran past its time budget (``HOCBA_RECOGNIZER_TIMEOUT_S`` per cell)."""
 
 
-def _confidence(api, text: str) -> float:
-    """The lowest character confidence, in [0, 1]; 0 when ink was found but no text read.
+@contextmanager
+def _time_budget(seconds: float) -> Iterator[None]:
+    """Interrupt Python code running past ``seconds`` (main thread only: a page runs in a
+    worker process's main thread; elsewhere there is no budget). Code inside a C call
+    is interrupted when it returns to Python."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-    The minimum, not the mean: one doubtful digit makes the whole score doubtful.
-    """
-    if not text:
-        return 0.0
-    confs: list[float] = []
-    it = api.GetIterator()
-    level = tess.tesserocr.RIL.SYMBOL  # via pipelines.tess, which sets OMP_THREAD_LIMIT first
-    if it is not None:
-        while True:
-            if not it.Empty(level):
-                confs.append(it.Confidence(level))
-            if not it.Next(level):
-                break
-    conf = min(confs) / 100.0 if confs else 0.0
-    return round(max(0.0, min(1.0, conf)), 4)
+    def expire(signum, frame):
+        raise RecognizerTimeout(f"over {seconds:.1f} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _valid(reading: object) -> bool:
+    """A reading a recognizer may return: ``Reading`` of ``Candidate``s with text and p in [0, 1]."""
+    return isinstance(reading, Reading) and all(
+        isinstance(c, Candidate) and isinstance(c.text, str) and c.text
+        and isinstance(c.p, int | float) and math.isfinite(c.p) and 0.0 <= c.p <= 1.0
+        for c in reading.candidates)
+
+
+def _failed(name: str, check: str) -> Reading:
+    return Reading((), f"{name} ({check})", "", (check,))
+
+
+def read_cells(name: str, cells: Sequence[Cell], field_type: str, field_ids: Sequence[str]) -> list[Reading]:
+    """``name``'s readings of ``cells``; its failures contained to these cells."""
+    rec = registry.get(name)
+    budget = get_settings().recognizer_timeout_s * max(1, len(cells))
+    try:
+        with _time_budget(budget):
+            out = rec.read(cells, field_type)
+    except ConfigError:
+        raise
+    except RecognizerTimeout as exc:
+        log.warning("recognizer %s timed out on %d %s cell(s) (%s): %s", name, len(cells), field_type,
+                    ", ".join(field_ids[:5]), exc)
+        return [_failed(name, "recognizer_timeout")] * len(cells)
+    except Exception as exc:  # any bug or crash inside one engine costs only its cells
+        log.warning("recognizer %s failed on %d %s cell(s) (%s): %s: %s", name, len(cells), field_type,
+                    ", ".join(field_ids[:5]), type(exc).__name__, exc)
+        return [_failed(name, "recognizer_failed")] * len(cells)
+    if not isinstance(out, list | tuple) or len(out) != len(cells):
+        log.warning("recognizer %s answered %s for %d %s cell(s): not one reading per cell", name,
+                    type(out).__name__, len(cells), field_type)
+        return [_failed(name, "recognizer_failed")] * len(cells)
+    return [r if _valid(r) else _failed(name, "recognizer_failed") for r in out]
+
+
+def styles_of(cells: Sequence[Cell]) -> list[StyleGuess]:
+    """Print or handwriting, per cell (one batch through the glyph model)."""
+    return list(detect_style(cells)) if cells else []
 
 
 def read_fields(aligned_gray: np.ndarray, template: Template, dpi: int = 300) -> list[FieldReading]:
     """Every field of ``template`` read from a page already warped into its frame at ``dpi``."""
     form = form_mask(template, dpi)
-    readings = [read_field(aligned_gray, spec, dpi, form) for spec in template.field_specs()]
-    return plausibility.check_page(readings)
+    specs = template.field_specs()
+    cut = [_cut(aligned_gray, spec, dpi, form) for spec in specs]
+    inked = [i for i, (_, cell) in enumerate(cut) if cell is not None]
+    styles = dict(zip(inked, styles_of([cut[i][1] for i in inked]), strict=True))
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i in inked:
+        groups[(field_types()[specs[i].type].recognizers[styles[i].style], specs[i].type)].append(i)
+    readings: dict[int, tuple[str, Reading]] = {}
+    for (name, ftype), idx in groups.items():
+        got = read_cells(name, [cut[i][1] for i in idx], ftype, [specs[i].field_id for i in idx])
+        readings.update({i: (name, r) for i, r in zip(idx, got, strict=True)})
+    out = []
+    for i, spec in enumerate(specs):
+        box = cut[i][0]
+        is_checkable = plausibility.checkable(spec)
+        if i not in readings:
+            out.append(FieldReading(spec.field_id, spec.type, "", 1.0, EMPTY_ENGINE, "", box,
+                                    checkable=is_checkable))
+            continue
+        name, r = readings[i]
+        reading = FieldReading(
+            spec.field_id, spec.type, r.text, r.confidence, r.engine, r.settings, box, r.confidence,
+            checkable=is_checkable, style=styles[i].style, style_confidence=round(styles[i].confidence, 4),
+            candidates=r.candidates, recognizer=name)
+        for check in r.checks:
+            reading = plausibility.cap(reading, check, plausibility.CHECK_CAPS[check])
+        if reading.text and is_checkable and not plausibility.plausible(spec, reading.text):
+            reading = plausibility.cap(reading, "implausible", plausibility.IMPLAUSIBLE_CAP)
+        out.append(reading)
+    return plausibility.check_page(out)

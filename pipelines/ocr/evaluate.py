@@ -24,7 +24,9 @@ def join_truth(
     readings: pd.DataFrame, page_images: pd.DataFrame, truth_pages: pd.DataFrame,
     truth_fields: pd.DataFrame,
 ) -> pd.DataFrame:
-    """Readings with their true value: adds ``truth``, ``style`` and ``correct``.
+    """Readings with their true value: adds ``truth``, ``style`` (the truth's: print | handwritten)
+    and ``correct``; the reading's detected style (``field_readings.style``: hand | print) is
+    renamed ``read_style``.
 
     Pages are matched to the truth by source file and page index (not by position in
     the book, which a blank or missing page shifts). Readings of a page laid out on
@@ -40,7 +42,7 @@ def join_truth(
         columns={"book_ref": "true_book_ref", "book_page_no": "true_page_no"})
     pages = pi.merge(tp, on=["batch_id", "file", "page_index"], how="inner")[
         ["page_id", "true_book_ref", "true_page_no"]]
-    r = readings.merge(pages, on="page_id", how="inner")
+    r = readings.rename(columns={"style": "read_style"}).merge(pages, on="page_id", how="inner")
     t = truth_fields.rename(columns={"text": "truth", "book_ref": "true_book_ref",
                                      "book_page_no": "true_page_no"})[
         ["true_book_ref", "true_page_no", "template_id", "field_id", "truth", "style"]]
@@ -59,3 +61,20 @@ def accuracy_table(joined: pd.DataFrame) -> pd.DataFrame:
     g.columns = ["field_type", "style", "fields", "correct"]
     g["accuracy"] = (g["correct"] / g["fields"]).round(4)
     return g
+
+
+TRUE_STYLE = {"handwritten": "hand", "print": "print"}
+"""The truth's style words in field_readings.style's words."""
+
+
+def style_accuracy(joined: pd.DataFrame) -> dict:
+    """The style detector against the truth, over fields with ink read (a detected style)."""
+    j = joined[(joined["truth"] != "") & (joined["read_style"] != "")]
+    if j.empty:
+        return {"fields": 0}
+    true = j["style"].map(TRUE_STYLE)
+    right = true == j["read_style"]
+    out = {"fields": len(j), "accuracy": round(float(right.mean()), 4)}
+    for st, g in j.groupby(true):
+        out[f"{st}_recall"] = round(float((g["read_style"] == st).mean()), 4)
+    return out

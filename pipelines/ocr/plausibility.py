@@ -19,7 +19,6 @@ resulting confidences (docs/architecture.md, OCR confidence).
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING
@@ -32,21 +31,17 @@ if TYPE_CHECKING:  # type only: engine.py imports this module
 IMPLAUSIBLE_CAP = 0.3
 DISAGREE_CAP = 0.6
 PAGE_UNRELIABLE_CAP = 0.6
+CHECK_CAPS = {"disagree": DISAGREE_CAP, "recognizer_failed": 0.0, "recognizer_timeout": 0.0}
+"""Caps of the checks a recognizer reports on its own readings (``recognize.base.Reading.checks``)."""
+PAGE_CHECKED_RECOGNIZERS = frozenset({"tesseract"})
+"""Recognizers whose confidence is the engine's own, not a calibrated probability: the
+page check judges and caps only their readings. A recognizer with calibrated per-cell
+probabilities (the glyph CNN) vouches for its fields itself, so a handwritten page is not
+capped wholesale because Tesseract failed on its names."""
 PAGE_MAX_IMPLAUSIBLE = 0.10
 """A page with more than this share of its checkable readings implausible is unreliable."""
 PAGE_MIN_CHECKABLE = 8
 """Fewer checkable readings than this say nothing about the page."""
-
-# Letters the Vietnamese model emits for look-alikes outside the Vietnamese alphabet.
-_HOMOGLYPHS = str.maketrans({"\u00d0": "\u0110", "\u00f0": "\u0111"})  # Ð ð (eth) -> Đ đ
-
-
-def clean_text(raw: str | None, trim: str = "") -> str:
-    """The engine's text as stored: NFC, white space collapsed, eth read as đ, and the
-    type's ``trim`` characters stripped from both ends."""
-    text = unicodedata.normalize("NFC", " ".join((raw or "").split())).translate(_HOMOGLYPHS)
-    return text.strip(trim + " ") if trim else text
-
 
 @cache
 def _vocabulary_words(name: str) -> frozenset[str]:
@@ -74,9 +69,11 @@ def cap(reading: FieldReading, check: str, limit: float) -> FieldReading:
 
 
 def check_page(readings: list[FieldReading]) -> list[FieldReading]:
-    """Cap every reading of a page whose checkable readings are too often implausible."""
-    checked = [r for r in readings if r.checkable and r.text]
+    """Cap every Tesseract reading of a page whose checkable Tesseract readings are too often implausible."""
+    judged = [r for r in readings if r.text and r.recognizer in PAGE_CHECKED_RECOGNIZERS]
+    checked = [r for r in judged if r.checkable]
     bad = sum("implausible" in r.checks for r in checked)
     if len(checked) < PAGE_MIN_CHECKABLE or bad <= PAGE_MAX_IMPLAUSIBLE * len(checked):
         return readings
-    return [cap(r, "page_unreliable", PAGE_UNRELIABLE_CAP) if r.text else r for r in readings]
+    return [cap(r, "page_unreliable", PAGE_UNRELIABLE_CAP)
+            if r.text and r.recognizer in PAGE_CHECKED_RECOGNIZERS else r for r in readings]

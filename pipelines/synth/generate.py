@@ -9,7 +9,10 @@ Layout under ``out_dir``::
     inbox/<district>/<school>/<batch>/   scans + manifest.csv
     roster.csv                           sector-database export (roster.py)
     truth/books.jsonl                    one JSON per scanned book: every value
-    truth/fields.parquet                 one row per field of every book page
+    truth/fields.parquet                 one row per field of every book page: ``text`` is
+                                         the intended value (a score's canonical ``8,5``),
+                                         ``slip`` a teacher's slip in writing it (or ""),
+                                         ``written`` the characters on paper (``8.5``)
     truth/pages.parquet                  one row per page written to a file
     truth/defects.csv                    one row per injected defect
 """
@@ -36,7 +39,9 @@ from pipelines.parallel import available_cpus
 from pipelines.synth.defects import DEFECT_COLUMNS, DEFECT_TYPES, DefectRates, truncate, zero
 from pipelines.synth.degrade import DIFFICULTIES
 from pipelines.synth.files import write_manifest
+from pipelines.synth.hand_digits import slips_for, written_text
 from pipelines.synth.plan import BookPlan, DistrictPlan, FileAction, plan_district
+from pipelines.synth.render import HandDigits
 from pipelines.synth.roster import write_roster
 from pipelines.synth.scan import BookResult, init_worker, scan_book
 from pipelines.synth.truth import MAX_SCHOOLS, MAX_STUDENTS, build_district
@@ -90,6 +95,7 @@ def generate_district(
     workers: int = 0,
     progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
+    hand_digits: HandDigits = "mnist",
 ) -> SynthSummary:
     """Write a synthetic district under ``out_dir`` and return what was written.
 
@@ -100,10 +106,13 @@ def generate_district(
     pages, 0 = one per core, 1 = in this process. Output is byte-identical for a seed
     whatever the worker count. ``progress(done_pages, total_pages)`` is called as
     books finish. ``overwrite``: replace an earlier corpus in ``out_dir`` instead of
-    refusing to mix with it.
+    refusing to mix with it. ``hand_digits``: "mnist" (most hand writers write real
+    people's digits, MNIST's validate split) or "font" (the handwriting font's digits).
     """
     started = time.monotonic()
     _check_args(schools, students, difficulty, district, province, batch_size, workers)
+    if hand_digits not in ("mnist", "font"):
+        raise ConfigError(f"hand_digits must be mnist or font, got {hand_digits!r}")
     rates = DefectRates() if defects is None else defects
     out_dir = Path(out_dir)
     inbox = out_dir / "inbox"
@@ -114,7 +123,7 @@ def generate_district(
     truth = build_district(seed=seed, schools=schools, students=students, district=district,
                            province=province)
     plan = plan_district(truth, seed=seed, difficulty=difficulty, rates=rates,
-                         batch_size=batch_size, inbox=inbox)
+                         batch_size=batch_size, inbox=inbox, hand_digits=hand_digits)
     for school, batch in plan.batches:
         (inbox / district / school / batch).mkdir(parents=True, exist_ok=True)
     log.info("synth: %d schools, %d students, %d books to scan in %d batches",
@@ -290,15 +299,19 @@ def _write_truth(truth_dir: Path, plan: DistrictPlan, page_rows: list[dict[str, 
             fh.write(json.dumps(rec, ensure_ascii=False, sort_keys=True) + "\n")
             for page_no, spec in enumerate(bp.specs, start=1):
                 assert spec.template_id is not None
+                slips = slips_for(spec)  # the renderer draws the very same ones
                 for fs in template(spec.template_id).field_specs():
+                    text, slip = spec.values.get(fs.field_id, ""), slips.get(fs.field_id, "")
                     field_rows.append({
                         "book_ref": bp.book_ref, "book_page_no": page_no,
                         "template_id": spec.template_id, "field_id": fs.field_id,
-                        "field_type": fs.type, "text": spec.values.get(fs.field_id, ""),
+                        "field_type": fs.type, "text": text,
                         "style": spec.styles.get(fs.field_id, "print"),
+                        "slip": slip, "written": written_text(text, slip),
                     })
     pd.DataFrame(field_rows, columns=["book_ref", "book_page_no", "template_id", "field_id",
-                                      "field_type", "text", "style"]).to_parquet(
+                                      "field_type", "text", "style", "slip",
+                                      "written"]).to_parquet(
         truth_dir / "fields.parquet", index=False)
 
     pages = pd.DataFrame(page_rows, columns=list(PAGE_COLUMNS))

@@ -23,7 +23,7 @@ from pipelines.synth.defects import (
 )
 from pipelines.synth.degrade import DIFFICULTIES
 from pipelines.synth.files import EXTENSION, LAYOUT_FORMAT, MULTI_PAGE, FileFormat, Layout
-from pipelines.synth.render import PageSpec, field_styles, random_hand
+from pipelines.synth.render import HandDigits, PageSpec, field_styles, random_hand
 from pipelines.synth.roster import roster_row
 from pipelines.synth.truth import BookTruth, District, School
 
@@ -127,7 +127,7 @@ def handwriting_probability(year: int, school: School, difficulty: str) -> float
 
 def plan_district(
     district: District, *, seed: int, difficulty: str, rates: DefectRates, batch_size: int,
-    inbox: Path,
+    inbox: Path, hand_digits: HandDigits = "mnist",
 ) -> DistrictPlan:
     if difficulty not in (*DIFFICULTIES, "mixed"):
         choices = (*DIFFICULTIES, "mixed")
@@ -168,7 +168,7 @@ def plan_district(
             for b in books[i:i + batch_size]:
                 layout = layouts[len(drafts)] if len(drafts) < len(layouts) else None
                 d = _draft_book(rng, b, school, seed, difficulty, batch,
-                                inbox / district.code / school.code / batch, layout)
+                                inbox / district.code / school.code / batch, layout, hand_digits)
                 d["names"], counter = _file_names(d, naming, counter)
                 drafts.append(d)
 
@@ -275,7 +275,8 @@ def plan_district(
 
 
 def _draft_book(rng: random.Random, b: BookTruth, school: School, seed: int, difficulty: str,
-                batch: str, batch_dir: Path, layout: Layout | None) -> dict:
+                batch: str, batch_dir: Path, layout: Layout | None,
+                hand_digits: HandDigits = "mnist") -> dict:
     diff = difficulty if difficulty != "mixed" else rng.choices(
         list(MIXED_WEIGHTS), list(MIXED_WEIGHTS.values()))[0]
     dpi = rng.choice(DPI_CHOICES)
@@ -297,7 +298,7 @@ def _draft_book(rng: random.Random, b: BookTruth, school: School, seed: int, dif
     year_style = []
     for y in b.years:
         hw = rng.random() < handwriting_probability(y.school_year, school, diff)
-        year_style.append((hw, random_hand(rng)))
+        year_style.append((hw, random_hand(rng, hand_digits)))
     for page in b.pages:
         idx = 0 if page.school_year is None else page.book_page_no - 2
         hw, hand = year_style[idx]  # the identity page is filled when year 1 begins

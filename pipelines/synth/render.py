@@ -1,10 +1,11 @@
 """Fill a printed form: every value written inside its box, printed or by hand.
 
 Starts from ``pipelines.forms.draw.render_blank`` and adds what a school puts on
-the paper: values (a print font for software-printed records, a handwriting font
-with per-glyph jitter for hand-filled ones), a red round stamp, pen signatures,
-a photo on the identity page. Everything random comes from the page's own
-seed, so a page is the same whichever process draws it.
+the paper: values (a print font for software-printed records; for hand-filled ones a
+handwriting font with per-glyph jitter, and for most writers real MNIST digits, see
+``hand_digits.py``), a red round stamp, pen signatures, a photo on the identity page.
+Everything random comes from the page's own seed, so a page is the same whichever
+process draws it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
+import cv2
+import numpy as np
 from PIL import Image, ImageDraw
 
 from pipelines.contracts import FieldSpec, Template, template
@@ -26,8 +29,19 @@ from pipelines.forms.draw import (
     pt_to_px,
     render_blank,
 )
+from pipelines.synth.hand_digits import (
+    DIGITS,
+    digit_traits,
+    ink_onto,
+    mnist_digit,
+    pen_comma,
+    pen_dot,
+    slips_for,
+    written_text,
+)
 
 Style = Literal["print", "handwritten"]
+HandDigits = Literal["mnist", "font"]
 PRINT_INK = (22, 22, 26)
 FORM_INK = (28, 28, 30)  # the pre-printed form, slightly lighter than a laser printer's black
 STAMP_RED = (205, 32, 45)
@@ -38,7 +52,8 @@ CENTERED_TYPES = {"score", "comment", "grade_enum", "integer", "class_name"}
 
 @dataclass(frozen=True)
 class Hand:
-    """One writer's hand: font, size, ink and how unsteady the strokes are."""
+    """One writer's hand: font, size, ink, how unsteady the strokes are, and how the
+    writer's digits look (the same in every cell the writer fills)."""
 
     family: FontFamily
     scale: float
@@ -46,6 +61,17 @@ class Hand:
     slant_deg: float
     jitter: float
     """Relative per-glyph wobble (position, size, rotation)."""
+    digits: HandDigits = "font"
+    """"mnist": each digit is a real person's (an MNIST ``validate`` sample); "font": the
+    handwriting font's."""
+    digit_height: float = 0.68
+    """MNIST digit height as a share of the handwriting font size."""
+    digit_slant: float = 0.0
+    """Shear of MNIST digits (x per unit of height; positive leans forward)."""
+    digit_stroke: int = 0
+    """Pen width: -1 fine (eroded a pixel), 0 as MNIST, 1 broad (dilated a pixel)."""
+    digit_gap: float = 0.12
+    """Space between MNIST digits, as a share of the digit height."""
 
 
 @dataclass(frozen=True)
@@ -67,17 +93,20 @@ class PageSpec:
     photo: bool = True
 
 
-def random_hand(rng: random.Random) -> Hand:
+def random_hand(rng: random.Random, digits: HandDigits = "mnist") -> Hand:
+    """A writer. ``digits="mnist"``: most writers (``hand_digits.MNIST_WRITERS``) write
+    real MNIST digits; "font": all use the handwriting font's. Either way the same
+    draws are taken from ``rng``."""
     family: FontFamily = rng.choice(("indie", "dancing"))
     blue = (rng.randint(15, 45), rng.randint(35, 70), rng.randint(120, 175))
     black = (rng.randint(20, 45),) * 3
-    return Hand(
-        family=family,
-        scale=rng.uniform(0.9, 1.1) * (1.3 if family == "indie" else 1.35),
-        ink=blue if rng.random() < 0.7 else black,  # type: ignore[arg-type]
-        slant_deg=rng.uniform(-4, 4),
-        jitter=rng.uniform(0.5, 1.0),
-    )
+    scale = rng.uniform(0.9, 1.1) * (1.3 if family == "indie" else 1.35)
+    ink = blue if rng.random() < 0.7 else black
+    slant_deg = rng.uniform(-4, 4)
+    jitter = rng.uniform(0.5, 1.0)
+    return Hand(family=family, scale=scale, ink=ink, slant_deg=slant_deg,  # type: ignore[arg-type]
+                jitter=jitter,
+                **digit_traits(repr((family, scale, ink, slant_deg, jitter)), digits))  # type: ignore[arg-type]
 
 
 def field_styles(tpl: Template, handwritten: bool, rng: random.Random) -> dict[str, Style]:
@@ -107,13 +136,15 @@ def render_page(spec: PageSpec) -> Image.Image:
     draw = ImageDraw.Draw(img)
     if spec.photo and tpl.boxes:
         _photo(img, tpl.boxes[0], spec.dpi, rng)
+    slips = slips_for(spec)
     for fs in tpl.field_specs():
         text = spec.values.get(fs.field_id, "")
         if not text:
             continue
         style = spec.styles.get(fs.field_id, "print")
         if style == "handwritten" and spec.hand is not None:
-            _write_hand(img, fs, text, spec.hand, spec.dpi, rng)
+            slip = slips.get(fs.field_id, "")
+            _write_hand(img, fs, written_text(text, slip), spec.hand, spec.dpi, rng, slip)
         else:
             _write_print(draw, fs, text, spec.print_family, spec.dpi)
     if spec.signatures:
@@ -227,7 +258,7 @@ def _glyph(family: FontFamily, size: int, ch: str) -> tuple[Image.Image, int, in
 
 
 def _write_hand(img: Image.Image, fs: FieldSpec, text: str, hand: Hand, dpi: int,
-                rng: random.Random) -> None:
+                rng: random.Random, slip: str = "") -> None:
     x, y, w, h = _box_px(fs, dpi)
     n = _lines(fs)
     pad = mm_to_px(1.5, dpi)
@@ -243,6 +274,10 @@ def _write_hand(img: Image.Image, fs: FieldSpec, text: str, hand: Hand, dpi: int
     centered = fs.type in CENTERED_TYPES and fs.table is not None
     j = hand.jitter
     for i, line in enumerate(lines):
+        if slip or (hand.digits == "mnist" and not DIGITS.isdisjoint(line)):
+            _pen_line(img, line, f, size, spacing, hand, dpi, rng, slip, (x, y, w, h), pad,
+                      centered, y + h * (i + 0.5) / n)
+            continue
         width = f.getlength(line) * spacing
         pen_x = x + (w - width) / 2 if centered else x + pad + rng.uniform(0, pad)
         base = y + h * (i + 0.5) / n + size * 0.32 + rng.gauss(0, 0.03 * size)
@@ -263,6 +298,103 @@ def _write_hand(img: Image.Image, fs: FieldSpec, text: str, hand: Hand, dpi: int
                     img.paste(hand.ink, (round(cx - rot.width / 2), round(cy - rot.height / 2)),
                               rot)
             pen_x += adv * (1 + rng.gauss(0, 0.04 * j))
+
+
+@dataclass
+class _Mark:
+    """One glyph of a pen line: ink coverage, its top-left from (pen, baseline), advance."""
+
+    cover: np.ndarray
+    left: float
+    top: float
+    advance: float
+    digit: bool = False
+
+
+def _pen_line(img: Image.Image, line: str, f, size: int, spacing: float, hand: Hand, dpi: int,
+              rng: random.Random, slip: str, box: tuple[int, int, int, int], pad: int,
+              centered: bool, mid: float) -> None:
+    """A line holding digits, by a writer of MNIST digits or with a slip: every mark is
+    composed first (so the line can be centred and squeezed on its real width), then
+    inked into the paper."""
+    x, y, w, h = box
+    j = hand.jitter
+    mnist_digits = hand.digits == "mnist"
+    dh = size * hand.digit_height  # the writer's digit height: one size for all cells
+    pen_w = max(1.0, 0.09 * dh + 0.8 * hand.digit_stroke)
+    gap = hand.digit_gap * dh if mnist_digits else 0.0
+    if slip == "touching":  # every digit runs into the next one
+        gap = -rng.uniform(0.06, 0.2) * dh
+    digit_at = [k for k, ch in enumerate(line) if ch in DIGITS]
+    big = rng.choice(digit_at) if slip == "crosses_rule" and digit_at else -1
+    marks: list[_Mark] = []
+    for k, ch in enumerate(line):
+        if ch in DIGITS and mnist_digits:
+            gh = dh * (1 + rng.gauss(0, 0.04 * j)) * (rng.uniform(1.15, 1.35) if k == big else 1)
+            stroke = hand.digit_stroke + (rng.choice((-1, 1)) if rng.random() < 0.15 else 0)
+            g = mnist_digit(int(ch), rng, height=gh, slant=hand.digit_slant,
+                            angle_deg=rng.gauss(0, 3.0 * j), stroke=max(-1, min(2, stroke)))
+            marks.append(_Mark(g, 0.0, -g.shape[0], g.shape[1] + gap, True))
+        elif ch in ",.":
+            faint = slip == "faint_comma" and ch == ","
+            strength = (rng.uniform(0.1, 0.25) if faint
+                        else rng.uniform(0.4, 0.7) if rng.random() < 0.1 else rng.uniform(0.85, 1))
+            if ch == ",":
+                c, above = pen_comma(dh, pen_w, strength)
+                marks.append(_Mark(c, 0.05 * dh, -above, c.shape[1] + max(gap, 0.12 * dh)))
+            else:
+                d = pen_dot(pen_w, strength)
+                marks.append(_Mark(d, 0.05 * dh, -d.shape[0] / 2 - 0.03 * dh,
+                                   d.shape[1] + max(gap, 0.12 * dh)))
+        elif ch == " ":
+            marks.append(_Mark(np.zeros((1, 1), np.float32), 0.0, 0.0, f.getlength(" ") * spacing))
+        else:
+            adv = f.getlength(ch) * spacing
+            gsize = max(6, round(size * (1 + rng.gauss(0, 0.05 * j))))
+            g = _glyph(hand.family, gsize, ch)
+            if g is None:
+                marks.append(_Mark(np.zeros((1, 1), np.float32), 0.0, 0.0, adv))
+                continue
+            mask, ox, oy = g
+            rot = mask.rotate(hand.slant_deg + rng.gauss(0, 3.5 * j),
+                              resample=Image.Resampling.BILINEAR, expand=True)
+            cover = np.asarray(rot, np.float32) / np.float32(255)
+            if ch in DIGITS and (slip == "touching" or (slip == "ten_close" and k == 0)):
+                adv *= rng.uniform(0.6, 0.75)
+            marks.append(_Mark(cover, ox + (mask.width - rot.width) / 2,
+                               oy + (mask.height - rot.height) / 2, adv, ch in DIGITS))
+    if not marks:
+        return
+    if slip == "ten_close" and mnist_digits and len(marks) >= 2:
+        marks[0].advance = marks[0].cover.shape[1] - rng.uniform(0.0, 0.12) * dh
+    width = sum(m.advance for m in marks[:-1]) + (marks[-1].left + marks[-1].cover.shape[1])
+    room = w - 2 * pad
+    if width > room:  # squeeze the whole line into the box
+        k = room / width
+        for m in marks:
+            hh, ww = m.cover.shape
+            m.cover = cv2.resize(m.cover, (max(1, round(ww * k)), max(1, round(hh * k))),
+                                 interpolation=cv2.INTER_AREA)
+            m.left, m.top, m.advance = m.left * k, m.top * k, m.advance * k
+        width = room
+    pen_x = x + (w - width) / 2 if centered else x + pad + rng.uniform(0, pad)
+    base = mid + size * 0.32 + rng.gauss(0, 0.03 * size)
+    if big >= 0:  # written low (or high) enough for the enlarged digit to cross the rule
+        over = mm_to_px(rng.uniform(0.3, 0.9), dpi)
+        m = marks[big]
+        if rng.random() < 0.7:
+            base += y + h + over - (base + m.top + m.cover.shape[0])
+        else:
+            base += (y - over) - (base + m.top)
+    drift = rng.gauss(0, 0.02)
+    x0 = pen_x
+    for m in marks:
+        gx = pen_x + m.left + rng.gauss(0, 0.03 * size * j)
+        gy = base + (pen_x - x0) * drift + m.top + (rng.gauss(0, 0.03 * size * j) if m.digit
+                                                    else rng.gauss(0, 0.04 * size * j))
+        if m.cover.size > 1:
+            ink_onto(img, m.cover, round(gx), round(gy), hand.ink)
+        pen_x += m.advance * (1 + rng.gauss(0, 0.03 * j))
 
 
 # --- signatures and stamp ----------------------------------------------------------

@@ -59,6 +59,7 @@ def validate_pages(
         "fields": len(d), "flagged": flagged,
         "flag_rate": round(flagged / len(d), 4) if len(d) else 0.0,
         "top_reasons": dg.MetadataValue.json(r.top_reasons()),
+        "row_decoding": dg.MetadataValue.json(r.decoding()),
     })
     yield dg.Output(r.review_queue, output_name="review_queue", metadata={"open_items": len(r.review_queue)})
 

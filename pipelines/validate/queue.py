@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -39,7 +39,11 @@ def candidates(field_id: str, page_values: Mapping[str, object], match: Match | 
 
 def review_queue(decisions: pd.DataFrame, records: pd.DataFrame, readings: pd.DataFrame,
                  page_images: pd.DataFrame, values_by_page: Mapping[str, Mapping[str, object]],
-                 matches: Mapping[str, Match], roster: Roster | None) -> pd.DataFrame:
+                 matches: Mapping[str, Match], roster: Roster | None,
+                 suggestions: Mapping[tuple[str, str], Sequence[str]] | None = None) -> pd.DataFrame:
+    """One row per flagged field. ``suggestions``: more values to offer per (page_id, field_id),
+    first (row decoding's readings of a score row or ĐTB cell that fit the grading arithmetic)."""
+    extra = suggestions or {}
     flagged = decisions[decisions["decision"] == "flag"]
     cols = ["page_id", "field_id", "template_id", "raw_text"]
     j = flagged.merge(records[cols], on=["page_id", "field_id"], how="left")
@@ -51,8 +55,10 @@ def review_queue(decisions: pd.DataFrame, records: pd.DataFrame, readings: pd.Da
         "template_id": j["template_id"], "field_id": j["field_id"], "field_type": j["field_type"],
         "raw_text": j["raw_text"], "proposed_value": j["value"], "confidence": j["confidence"],
         "reasons": j["reasons"],
-        "candidates": [candidates(f, values_by_page.get(p, {}), matches.get(b), roster)
-                       for f, p, b in zip(j["field_id"], j["page_id"], j["book_ref"], strict=True)],
+        "candidates": [
+            list(dict.fromkeys([*extra.get((p, f), ()),
+                                *candidates(f, values_by_page.get(p, {}), matches.get(b), roster)]))
+            for f, p, b in zip(j["field_id"], j["page_id"], j["book_ref"], strict=True)],
         "crop_uri": j["crop_uri"], "page_image_uri": j["page_id"].map(img),
         "box_px": j["box_px"],
     })

@@ -151,6 +151,12 @@ def check_year(year: YearValues) -> list[RuleFailure]:
     return out
 
 
+def year_average_holds(hk1: float, hk2: float, ca: float) -> bool:
+    """Whether a subject's Cả năm is the year average of its HK I and HK II (the
+    ``year_average`` rule; row decoding scores readings with the same test)."""
+    return math.isclose(ca, grading.year_average(hk1, hk2), abs_tol=1e-9)
+
+
 def _year_averages(year: YearValues) -> Iterator[RuleFailure]:
     """Cả năm = (w1·HK I + w2·HK II)/(w1 + w2) per scored subject. The retest score is
     written beside Cả năm, not into it, so it takes no part here."""
@@ -163,7 +169,7 @@ def _year_averages(year: YearValues) -> Iterator[RuleFailure]:
         if hk1 is None or hk2 is None or ca is None:
             continue
         expect = grading.year_average(hk1, hk2)
-        if not math.isclose(ca, expect, abs_tol=1e-9):
+        if not year_average_holds(hk1, hk2, ca):
             yield RuleFailure("year_average", tuple((year.page_id, f) for f in ids),
                               f"Cả năm {code} {_score_text(ca)} ≠ ({w1}{_score_text(hk1)} + "
                               f"{w2}{_score_text(hk2)})/{spec.hk1_weight + spec.hk2_weight} = "
@@ -190,6 +196,15 @@ def _term_results(year: YearValues, era: _Era, term: str, *, comments_too: bool 
             return None
         ids.append(fid)
     return scores, comments, ids
+
+
+def overall_average_subjects(school_year: int | None, grade: int | None) -> tuple[str, ...] | None:
+    """The subjects whose mean is a page's ĐTB các môn (the ``overall_average`` rule's scored
+    subjects); None when the era is unknown or prints no ĐTB."""
+    era = _era(YearValues("", school_year, grade, {}))
+    if era is None or not era.rs.has_overall_average:
+        return None
+    return tuple(s.code for s in era.subjects if s.assessment == "score")
 
 
 def _overall_averages(year: YearValues, era: _Era) -> Iterator[RuleFailure]:

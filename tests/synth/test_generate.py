@@ -182,7 +182,7 @@ def test_truth_files(corpus):
     assert len(books) == s.books
     fields = pd.read_parquet(out / "truth" / "fields.parquet")
     assert list(fields.columns) == ["book_ref", "book_page_no", "template_id", "field_id",
-                                    "field_type", "text", "style"]
+                                    "field_type", "text", "style", "slip", "written"]
     assert set(fields["style"]) <= {"print", "handwritten"}
     for b in books:
         f = fields[fields.book_ref == b["book_ref"]]
@@ -246,7 +246,7 @@ def test_other_seed_differs_and_refuses_to_mix(tmp_path, corpus):
 
 @pytest.mark.parametrize("kwargs", [
     {"difficulty": "awful"}, {"schools": 0}, {"students": 0}, {"district": "76"},
-    {"province": "999"}, {"batch_size": 0}, {"workers": -1},
+    {"province": "999"}, {"batch_size": 0}, {"workers": -1}, {"hand_digits": "pencil"},
 ])
 def test_bad_settings_fail_before_writing(tmp_path, kwargs):
     with pytest.raises(ConfigError):
